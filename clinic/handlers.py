@@ -1,0 +1,1 @@
+"""Domain event handlers of the clinic core, registered with clinic.services.events."""

@@ -1,0 +1,75 @@
+"""Request context and session lifetime rules."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from clinic import context
+
+_REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address, trusting only as many proxies as PROXY_COUNT says."""
+    proxies = getattr(settings, "AXES_IPWARE_PROXY_COUNT", 0)
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if proxies and forwarded:
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+        if len(hops) >= proxies:
+            return hops[-proxies]
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class RequestIdMiddleware:
+    """Gives each request an id (or keeps a sane one from the proxy) and exposes the context."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.META.get(_REQUEST_ID_HEADER, "")
+        request_id = incoming if incoming.replace("-", "").isalnum() and len(incoming) <= 64 else ""
+        request_id = request_id or uuid.uuid4().hex
+        request.request_id = request_id  # type: ignore[attr-defined]
+        token = context.activate(
+            context.RequestContext(
+                request_id=request_id,
+                ip=client_ip(request),
+                user_agent=request.META.get("HTTP_USER_AGENT", "")[:256],
+            )
+        )
+        try:
+            response = self.get_response(request)
+        finally:
+            context.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+SESSION_AUTH_AT = "tandem_auth_at"
+SESSION_LAST_SEEN = "tandem_last_seen"
+
+
+class SessionLifetimeMiddleware:
+    """Ends a signed-in session after IDLE_TIMEOUT_SECONDS without activity, or
+    SESSION_ABSOLUTE_SECONDS after sign-in, whichever comes first."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from clinic.services.auth import session_expire_if_due
+
+        expired = session_expire_if_due(request)
+        if expired is not None:
+            return expired
+        return self.get_response(request)
+
+
+def session_touch(request: HttpRequest) -> None:
+    request.session[SESSION_LAST_SEEN] = int(time.time())

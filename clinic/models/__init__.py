@@ -1,0 +1,19 @@
+from .audit import AuditEvent
+from .base import PublicIdModel
+from .events import EventHandled, OutboxEvent, RealtimeStream
+from .notifications import Notification
+from .tenancy import Location, Membership, Organization, Role, User
+
+__all__ = [
+    "AuditEvent",
+    "EventHandled",
+    "Location",
+    "Membership",
+    "Notification",
+    "Organization",
+    "OutboxEvent",
+    "PublicIdModel",
+    "RealtimeStream",
+    "Role",
+    "User",
+]

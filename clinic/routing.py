@@ -1,0 +1,3 @@
+"""WebSocket routes of the clinic core."""
+
+websocket_urlpatterns: list = []

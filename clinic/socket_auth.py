@@ -1,0 +1,107 @@
+"""The guard in front of every WebSocket: origin, session, OTP, session lifetime.
+
+A socket that fails any check is refused before a consumer sees it, and the refusal is
+audited. Consumers then find ``scope["user"]`` to be a verified, active staff user.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.models import Device
+
+from clinic import context
+from clinic.middleware import SESSION_AUTH_AT, SESSION_LAST_SEEN
+
+REFUSED_CLOSE_CODE = 4403
+
+
+def _origin_allowed(scope: dict[str, Any]) -> bool:
+    headers = dict(scope.get("headers") or [])
+    origin = headers.get(b"origin", b"").decode("latin1")
+    if not origin:
+        return False
+    allowed = getattr(settings, "REALTIME_ALLOWED_ORIGINS", [])
+    parts = urlsplit(origin)
+    normalized = f"{parts.scheme}://{parts.netloc}"
+    return normalized in allowed or f"{parts.scheme}://{parts.hostname}" in allowed
+
+
+def _session_fresh(session: Any) -> bool:
+    now = int(time.time())
+    auth_at = session.get(SESSION_AUTH_AT)
+    last_seen = session.get(SESSION_LAST_SEEN)
+    if auth_at is None or last_seen is None:
+        return False
+    if now - int(auth_at) > settings.SESSION_ABSOLUTE_SECONDS:
+        return False
+    return now - int(last_seen) <= settings.IDLE_TIMEOUT_SECONDS
+
+
+def verified_user(scope: dict[str, Any]) -> Any:
+    """The scope's user if the session is signed in, OTP-verified and fresh; else None."""
+    user = scope.get("user")
+    session = scope.get("session")
+    if user is None or not user.is_authenticated or not user.is_active or session is None:
+        return None
+    if not _session_fresh(session):
+        return None
+    device_id = session.get(DEVICE_ID_SESSION_KEY)
+    device = Device.from_persistent_id(device_id) if device_id else None
+    if device is None or device.user_id != user.pk or not device.confirmed:
+        return None
+    return user
+
+
+@database_sync_to_async
+def _check_and_audit(scope: dict[str, Any]) -> Any:
+    from clinic.services.audit import audit_record
+
+    headers = dict(scope.get("headers") or [])
+    client = scope.get("client") or [None]
+    token = context.activate(
+        context.RequestContext(
+            request_id="",
+            ip=client[0],
+            user_agent=headers.get(b"user-agent", b"").decode("latin1")[:256],
+        )
+    )
+    try:
+        if not _origin_allowed(scope):
+            audit_record(actor=None, action="realtime.refused", details={"reason": "origin"})
+            return None
+        user = verified_user(scope)
+        if user is None:
+            raw_user = scope.get("user")
+            actor = raw_user if raw_user is not None and raw_user.is_authenticated else None
+            audit_record(actor=actor, action="realtime.refused", details={"reason": "session"})
+        return user
+    finally:
+        context.reset(token)
+
+
+class _Guard:
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope["type"] != "websocket":
+            return await self.inner(scope, receive, send)
+        user = await _check_and_audit(scope)
+        if user is None:
+            # Refuse the handshake: the browser sees a failed connection (HTTP 403).
+            await receive()  # the websocket.connect message
+            await send({"type": "websocket.close", "code": REFUSED_CLOSE_CODE})
+            return None
+        scope = dict(scope, user=user)
+        return await self.inner(scope, receive, send)
+
+
+def SocketGuard(inner: Any) -> Any:  # noqa: N802 - reads like the middleware class it builds
+    return AuthMiddlewareStack(_Guard(inner))

@@ -1,0 +1,8 @@
+"""The portal shell: role dashboards."""
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "clinic/dashboard.html", {})

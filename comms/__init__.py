@@ -1,0 +1,1 @@
+"""Communications: SMS, email and the patient timeline."""

@@ -1,0 +1,1 @@
+"""Equipment and resupply: devices, masks, delivery tickets and recurring supplies."""

@@ -1,0 +1,1 @@
+"""Patients: records, lifecycle, insurance, referrals, authorizations and documents."""

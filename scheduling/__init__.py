@@ -1,0 +1,1 @@
+"""Scheduling: appointments, availability, recurring visits, waitlist and reminders."""

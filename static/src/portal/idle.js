@@ -1,0 +1,2 @@
+// Idle logout: filled in by the sign-in work.
+export function startIdleWatch() {}

@@ -1,0 +1,4 @@
+// Signature capture (guided sessions, proof of delivery) through this bundle.
+import SignaturePad from "signature_pad";
+
+window.TandemSignaturePad = SignaturePad;

@@ -1,0 +1,1 @@
+"""Telehealth: video visits as an audited state machine."""
