@@ -1,0 +1,58 @@
+"""Fixtures shared by every test: real PostgreSQL and Redis, signed-in clients."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+
+from clinic.middleware import SESSION_AUTH_AT, SESSION_LAST_SEEN
+from clinic.models import Role
+from clinic.tests.factories import LocationFactory, staff_user, totp_device
+
+
+def sign_in(client: Client, user) -> Client:  # type: ignore[no-untyped-def]
+    """Sign ``client`` in as ``user`` with a verified second factor, as the login flow would."""
+    device = totp_device(user)
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    now = int(time.time())
+    session[SESSION_AUTH_AT] = now
+    session[SESSION_LAST_SEEN] = now
+    session.save()
+    return client
+
+
+@pytest.fixture
+def location(db):  # type: ignore[no-untyped-def]
+    return LocationFactory()
+
+
+@pytest.fixture
+def make_staff(db):  # type: ignore[no-untyped-def]
+    def make(role: str = Role.EMPLOYEE, location=None, **kwargs):  # type: ignore[no-untyped-def]
+        return staff_user(role=role, location=location, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def signed_in(db):  # type: ignore[no-untyped-def]
+    """signed_in(user) -> a Client signed in with password + OTP as that user."""
+
+    def make(user) -> Client:  # type: ignore[no-untyped-def]
+        return sign_in(Client(), user)
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():  # type: ignore[no-untyped-def]
+    """Each test starts with an empty cache (sessions, rate limits) in its own Redis database."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
