@@ -2,7 +2,7 @@
 
 from . import _embedded  # noqa: F401  (must run before base reads the environment)
 from .base import *  # noqa: F403
-from .base import env
+from .base import STATIC_ROOT, env
 
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env("SECRET_KEY", default="dev-only-not-secret-" + "x" * 40)
@@ -14,3 +14,8 @@ REALTIME_ALLOWED_ORIGINS = env.list("REALTIME_ALLOWED_ORIGINS", default=CSRF_TRU
 STORAGES["staticfiles"] = {  # noqa: F405
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
 }
+
+# Serve static files straight from the finders; no collectstatic needed outside production.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)

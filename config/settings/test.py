@@ -1,7 +1,9 @@
 """Tests: the same real PostgreSQL and Redis as development, fast password hashing."""
+# ruff: noqa: F405
 
 from . import _embedded  # noqa: F401
 from .base import *  # noqa: F403
+from .base import env
 
 DEBUG = False
 SECRET_KEY = "test-only-not-secret-" + "y" * 40  # noqa: S105
@@ -10,13 +12,27 @@ CSRF_TRUSTED_ORIGINS = ["http://testserver", "http://127.0.0.1", "http://localho
 REALTIME_ALLOWED_ORIGINS = ["http://testserver", "http://127.0.0.1", "http://localhost"]
 # Argon2 stays first in base settings (and a test checks it); tests hash with MD5 for speed.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-STORAGES["staticfiles"] = {  # noqa: F405
+STORAGES["staticfiles"] = {
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
 }
-MEDIA_ROOT = BASE_DIR / "var" / "test-media"  # noqa: F405
+MEDIA_ROOT = BASE_DIR / "var" / "test-media"
 # Tests use their own Redis databases so a running `make run` is never disturbed.
-CACHES["default"]["LOCATION"] = redis_db_url(REDIS_URL, 3)  # noqa: F405
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [redis_db_url(REDIS_URL, 4)]  # noqa: F405
-CELERY_BROKER_URL = celery_url(redis_db_url(REDIS_URL, 5))  # noqa: F405
+CACHES["default"]["LOCATION"] = redis_db_url(REDIS_URL, 3)
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [redis_db_url(REDIS_URL, 4)]
+CELERY_BROKER_URL = celery_url(redis_db_url(REDIS_URL, 5))
 CELERY_BEAT_SCHEDULE = {}
-LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+LOGGING["root"]["level"] = "WARNING"
+
+# Parallel test runs on one machine (several checkouts or workers) keep apart: their own
+# test database, cache prefix, channel prefix and Celery queue.
+TEST_RUN_SUFFIX = env("PYTEST_DB_SUFFIX", default="")
+if TEST_RUN_SUFFIX:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_tandem_{TEST_RUN_SUFFIX}"}
+    CACHES["default"]["KEY_PREFIX"] = TEST_RUN_SUFFIX
+    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"asgi{TEST_RUN_SUFFIX}"
+    CELERY_TASK_DEFAULT_QUEUE = f"celery{TEST_RUN_SUFFIX}"
+
+# Serve static files straight from the finders; no collectstatic needed outside production.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
