@@ -1,0 +1,288 @@
+"""Nothing of one organization is visible to another: not a page, an API call, an admin
+screen, a file link or a socket.
+
+The walk enumerates the URL resolver and the socket routes, so every URL added later is
+covered without editing this test. It signs in as an ADMIN of organization B (the most
+privileged staff role) and requests every URL with the real ids of organization A's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.apps import apps
+from django.conf import settings
+from django.db import models
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls.exceptions import NoReverseMatch
+from django.urls.resolvers import RoutePattern
+
+from clinic.models import AuditEvent, Notification, OutboxEvent, Role
+from clinic.services.audit import audit_record
+from clinic.tests.factories import LocationFactory, MembershipFactory, staff_user
+from conftest import sign_in
+
+PROJECT_APPS = {"clinic", "patients", "scheduling", "equipment", "comms", "telehealth", "billing"}
+# Routes that hold no data of anyone and need no sign-in.
+PUBLIC_ROUTES = {"healthz", "api/schema/"}
+
+
+@dataclass
+class Route:
+    pattern: str  # the route as written, for messages
+    kwargs: list[str]
+    reverse_name: str | None
+    callback: object
+
+
+def _walk(patterns: list, prefix: str = "", namespace: str = "") -> Iterator[Route]:
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            ns = namespace
+            if p.namespace:
+                ns = f"{namespace}{p.namespace}:"
+            yield from _walk(p.url_patterns, prefix + str(p.pattern), ns)
+        elif isinstance(p, URLPattern):
+            pattern = p.pattern
+            if isinstance(pattern, RoutePattern):
+                kwargs = re.findall(r"<(?:\w+:)?(\w+)>", str(pattern))
+            else:
+                kwargs = list(pattern.regex.groupindex)
+            name = f"{namespace}{p.name}" if p.name else None
+            yield Route(prefix + str(pattern), kwargs, name, p.callback)
+
+
+def _project_models() -> list[type[models.Model]]:
+    return [m for m in apps.get_models() if m._meta.app_label in PROJECT_APPS]
+
+
+@pytest.fixture
+def two_orgs(db):  # type: ignore[no-untyped-def]
+    """Organization A with a row of every kind; an ADMIN of organization B to attack with."""
+    loc_a = LocationFactory(name="Alpha Sleep Center")
+    loc_a2 = LocationFactory(organization=loc_a.organization, name="Alpha Annex")
+    admin_a = staff_user(role=Role.ADMIN, location=loc_a, full_name="Avery Alpha")
+    employee_a = staff_user(role=Role.EMPLOYEE, location=loc_a, full_name="Ellis Alpha")
+    MembershipFactory(user=employee_a, location=loc_a2, role=Role.FIELD_TECHNICIAN)
+    audit_record(actor=admin_a, action="test.seed", obj=loc_a)
+    Notification.objects.create(
+        organization=loc_a.organization, recipient=admin_a, kind="test", title="Alpha secret notice"
+    )
+    OutboxEvent.objects.create(organization=loc_a.organization, name="test.seed")
+    for extra in _extra_rows_for_org_a(loc_a):
+        extra()
+
+    loc_b = LocationFactory(name="Bravo Clinic")
+    admin_b = staff_user(role=Role.ADMIN, location=loc_b, full_name="Blair Bravo")
+    return {"org_a": loc_a.organization, "loc_a": loc_a, "admin_a": admin_a, "admin_b": admin_b}
+
+
+def _extra_rows_for_org_a(location):  # type: ignore[no-untyped-def]
+    """Later apps add a row of each of their models for organization A here (via factories)."""
+    return []
+
+
+def _rows_of(org) -> dict[type[models.Model], list[models.Model]]:  # type: ignore[no-untyped-def]
+    """Every row of a project model that belongs to ``org``."""
+    from clinic.tenancy import _org_field
+
+    found: dict[type[models.Model], list[models.Model]] = {}
+    for model in _project_models():
+        if getattr(model, "tenant_organization_field", None) is None:
+            continue
+        rows = list(model._default_manager.filter(**{_org_field(model): org.pk})[:20])
+        if rows:
+            found[model] = rows
+    return found
+
+
+def _markers(rows: dict[type[models.Model], list[models.Model]]) -> set[str]:
+    """Strings that must never appear in an answer to organization B."""
+    marks: set[str] = set()
+    for objs in rows.values():
+        for obj in objs:
+            for attr in ("public_id", "name", "full_name", "email", "title"):
+                value = getattr(obj, attr, None)
+                if value and len(str(value)) >= 6:
+                    marks.add(str(value))
+    return marks
+
+
+def _candidates(route: Route, rows: dict[type[models.Model], list[models.Model]]) -> list[str]:
+    model_admin = getattr(route.callback, "model_admin", None)
+    if model_admin is not None:
+        return [str(o.pk) for o in rows.get(model_admin.model, [])]
+    values = [str(o.public_id) for objs in rows.values() for o in objs if hasattr(o, "public_id")]
+    values += [str(o.pk) for objs in rows.values() for o in objs]
+    return sorted(set(values))
+
+
+def _admin_app_label(kwargs_names: list[str]) -> dict[str, str]:
+    return {"app_label": "clinic"} if "app_label" in kwargs_names else {}
+
+
+def _urls_for(route: Route, rows) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    from django.urls import reverse
+
+    if not route.reverse_name:
+        return
+    fixed = _admin_app_label(route.kwargs)
+    free = [k for k in route.kwargs if k not in fixed]
+    if not free:
+        try:
+            yield reverse(route.reverse_name, kwargs=fixed or None)
+        except NoReverseMatch:
+            return
+        return
+    values = _candidates(route, rows)
+    if len(free) > 1:
+        # e.g. admin's r/<content_type_id>/<object_id>/: pair each value with every other's kind
+        values = values[:10]
+    for value in values:
+        kwargs = dict(fixed, **dict.fromkeys(free, value))
+        try:
+            yield reverse(route.reverse_name, kwargs=kwargs)
+        except NoReverseMatch:
+            continue
+
+
+def _snapshot(org) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """A fingerprint of organization A's data, to prove the walk changed nothing."""
+    state: dict[str, object] = {}
+    for model, objs in _rows_of(org).items():
+        for obj in objs:
+            fields = {f.attname: getattr(obj, f.attname) for f in model._meta.concrete_fields}
+            state[f"{model._meta.label}:{obj.pk}"] = repr(sorted(fields.items()))
+    return state
+
+
+def test_every_url_refuses_another_organizations_data(two_orgs):
+    rows = _rows_of(two_orgs["org_a"])
+    markers = _markers(rows)
+    assert len(markers) > 5
+    before = _snapshot(two_orgs["org_a"])
+    client = sign_in(Client(), two_orgs["admin_b"])
+
+    routes = list(_walk(get_resolver().url_patterns))
+    assert len(routes) > 20, "the resolver walk found too few URLs"
+    problems: list[str] = []
+    checked_with_ids = 0
+    for route in routes:
+        urls = list(_urls_for(route, rows))
+        for url in urls:
+            for method in ("get", "post"):
+                if not route.kwargs and method == "post":
+                    continue  # parameterless POSTs act on B's own data (sign out, mark all read)
+                response = getattr(client, method)(url)
+                status = response.status_code
+                body = response.content.decode(errors="replace") if hasattr(response, "content") else ""
+                if status >= 500:
+                    problems.append(f"{method.upper()} {url} -> {status}")
+                elif route.kwargs and status not in (403, 404, 405):
+                    problems.append(f"{method.upper()} {url} -> {status} (expected 403/404)")
+                leaked = [m for m in markers if m in body]
+                if leaked:
+                    problems.append(f"{method.upper()} {url} leaks {leaked[:3]}")
+                if route.kwargs:
+                    checked_with_ids += 1
+        # Signing out (or an idle expiry) must not end the walk early.
+        if "_auth_user_id" not in client.session:
+            client = sign_in(Client(), two_orgs["admin_b"])
+    assert checked_with_ids > 0
+    assert not problems, "\n".join(problems)
+    assert _snapshot(two_orgs["org_a"]) == before
+
+
+def test_unknown_ids_look_the_same_as_other_organizations_ids(two_orgs):
+    """"Not yours" and "does not exist" are indistinguishable."""
+    client = sign_in(Client(), two_orgs["admin_b"])
+    rows = _rows_of(two_orgs["org_a"])
+    for route in _walk(get_resolver().url_patterns):
+        if not route.reverse_name or not route.kwargs or getattr(route.callback, "model_admin", None):
+            continue
+        from django.urls import reverse
+
+        real = next(iter(_urls_for(route, rows)), None)
+        try:
+            fake = reverse(route.reverse_name, kwargs=dict.fromkeys(route.kwargs, str(uuid.uuid4())))
+        except NoReverseMatch:
+            continue
+        if real is None:
+            continue
+        assert client.get(real).status_code == client.get(fake).status_code, route.pattern
+
+
+def _ws_routes() -> list[str]:
+    from config.routing import websocket_urlpatterns
+
+    return [str(p.pattern) for p in websocket_urlpatterns]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_socket_refuses_another_organizations_data(two_orgs):
+    from config.asgi import application
+
+    rows = _rows_of(two_orgs["org_a"])
+    markers = _markers(rows)
+    client = sign_in(Client(), two_orgs["admin_b"])
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    ids = sorted({str(o.public_id) for objs in rows.values() for o in objs if hasattr(o, "public_id")})
+
+    async def probe(path: str) -> list[str]:
+        comm = WebsocketCommunicator(
+            application, path, headers=[(b"cookie", cookie.encode()), (b"origin", b"http://testserver")]
+        )
+        connected, _ = await comm.connect(timeout=3)
+        received: list[str] = []
+        if connected:
+            try:
+                while True:
+                    received.append(json.dumps(await comm.receive_json_from(timeout=0.5)))
+            except (asyncio.TimeoutError, AssertionError):
+                pass
+            await comm.disconnect()
+        return [m for m in markers if any(m in r for r in received)] + (
+            [f"{path} accepted a socket for another organization's object"]
+            if connected and "{" in path
+            else []
+        )
+
+    problems: list[str] = []
+    for pattern in _ws_routes():
+        names = re.findall(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>", pattern)
+        path = "/" + pattern.lstrip("^").rstrip("$")
+        if not names:
+            problems += asyncio.run(probe(path))
+            continue
+        for value in ids:
+            concrete = re.sub(r"<(?:\w+:)?\w+>|\(\?P<\w+>[^)]*\)", value, path)
+            leaked = asyncio.run(probe(concrete))
+            problems += [p.replace("{", "") for p in leaked]
+    assert not problems, "\n".join(problems)
+
+
+def test_walk_covers_every_project_model(two_orgs):
+    """A new model must get a row for organization A above, or the walk would not test it."""
+    rows = _rows_of(two_orgs["org_a"])
+    missing = [
+        m._meta.label
+        for m in _project_models()
+        if getattr(m, "tenant_organization_field", None) and m not in rows
+    ]
+    assert not missing, f"add organization-A rows for: {missing}"
+
+
+def test_audit_rows_stay_inside_their_organization(two_orgs):
+    assert AuditEvent.objects.filter(organization=two_orgs["org_a"]).exists()
+    client = sign_in(Client(), two_orgs["admin_b"])
+    response = client.get("/admin/clinic/auditevent/")
+    assert response.status_code == 200
+    assert "test.seed" not in response.content.decode()
