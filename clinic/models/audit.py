@@ -37,7 +37,9 @@ class AuditEvent(models.Model):
             models.Index(fields=["organization", "-id"], name="audit_org_recent"),
             models.Index(fields=["organization", "actor", "-id"], name="audit_org_actor"),
             models.Index(fields=["organization", "action", "-id"], name="audit_org_action"),
-            models.Index(fields=["organization", "object_type", "object_id"], name="audit_org_object"),
+            models.Index(
+                fields=["organization", "object_type", "object_id"], name="audit_org_object"
+            ),
             models.Index(fields=["organization", "occurred_at"], name="audit_org_time"),
         ]
         triggers = [

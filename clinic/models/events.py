@@ -32,7 +32,9 @@ class OutboxEvent(models.Model):
         ordering = ["id"]
         indexes = [
             models.Index(
-                fields=["created_at"], name="outbox_pending", condition=Q(dispatched_at__isnull=True)
+                fields=["created_at"],
+                name="outbox_pending",
+                condition=Q(dispatched_at__isnull=True),
             )
         ]
 
@@ -51,6 +53,9 @@ class EventHandled(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["event", "handler"], name="event_handled_once")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.handler} handled event #{self.event_id}"
 
 
 class RealtimeStream(models.Model):

@@ -7,7 +7,9 @@ from .base import PublicIdModel
 class Notification(PublicIdModel):
     """An item in a staff member's notification centre. Title and body carry no PHI."""
 
-    organization = models.ForeignKey("clinic.Organization", on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(
+        "clinic.Organization", on_delete=models.CASCADE, related_name="+"
+    )
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )

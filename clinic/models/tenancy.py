@@ -36,7 +36,9 @@ class Location(PublicIdModel):
         LAB = "LAB", "Sleep lab"
         WAREHOUSE = "WAREHOUSE", "Warehouse"
 
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="locations")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="locations"
+    )
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CLINIC)
     timezone = models.CharField(max_length=64, default="America/New_York")
@@ -50,7 +52,9 @@ class Location(PublicIdModel):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["organization", "name"], name="location_name_unique_per_org")
+            models.UniqueConstraint(
+                fields=["organization", "name"], name="location_name_unique_per_org"
+            )
         ]
 
     def __str__(self) -> str:
@@ -157,7 +161,9 @@ class Membership(PublicIdModel):
     class Meta:
         ordering = ["location__name"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "location"], name="membership_one_role_per_location")
+            models.UniqueConstraint(
+                fields=["user", "location"], name="membership_one_role_per_location"
+            )
         ]
 
     def __str__(self) -> str:

@@ -26,7 +26,9 @@ def _clean_details(details: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(value, uuid.UUID):
             value = str(value)
         elif not isinstance(value, _ALLOWED_DETAIL_TYPES):
-            raise TypeError(f"audit detail {key!r} must be a plain value, got {type(value).__name__}")
+            raise TypeError(
+                f"audit detail {key!r} must be a plain value, got {type(value).__name__}"
+            )
         if isinstance(value, str) and len(value) > _MAX_DETAIL_STR:
             raise ValueError(f"audit detail {key!r} is too long to be a code")
         clean[key] = value

@@ -17,30 +17,54 @@ def _error(request: HttpRequest, status: int, title: str, message: str, code: st
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error(request, 400, "Something was wrong with that request",
-                  "Please go back and try again.", "bad_request")
+    return _error(
+        request,
+        400,
+        "Something was wrong with that request",
+        "Please go back and try again.",
+        "bad_request",
+    )
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error(request, 403, "Not available", "You do not have access to this page.", "permission_denied")
+    return _error(
+        request, 403, "Not available", "You do not have access to this page.", "permission_denied"
+    )
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error(request, 404, "Not found",
-                  "That page or record does not exist or is not available to you.", "not_found")
+    return _error(
+        request,
+        404,
+        "Not found",
+        "That page or record does not exist or is not available to you.",
+        "not_found",
+    )
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return _error(request, 500, "Something went wrong on our side",
-                  "The team has been told. Please try again in a minute.", "server_error")
+    return _error(
+        request,
+        500,
+        "Something went wrong on our side",
+        "The team has been told. Please try again in a minute.",
+        "server_error",
+    )
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     from clinic.services.audit import audit_record
 
-    user = request.user if getattr(request, "user", None) and request.user.is_authenticated else None
-    audit_record(actor=user, action="security.csrf_refused", details={"path_kind": request.method or ""})
+    user = (
+        request.user if getattr(request, "user", None) and request.user.is_authenticated else None
+    )
+    audit_record(
+        actor=user, action="security.csrf_refused", details={"path_kind": request.method or ""}
+    )
     return _error(
-        request, 403, "This form has expired",
-        "For your security the form could not be sent. Reload the page and try again.", "csrf_failed",
+        request,
+        403,
+        "This form has expired",
+        "For your security the form could not be sent. Reload the page and try again.",
+        "csrf_failed",
     )

@@ -6,15 +6,13 @@ from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = False
-SECRET_KEY = "test-only-not-secret-" + "y" * 40  # noqa: S105
+SECRET_KEY = "test-only-not-secret-" + "y" * 40
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 CSRF_TRUSTED_ORIGINS = ["http://testserver", "http://127.0.0.1", "http://localhost"]
 REALTIME_ALLOWED_ORIGINS = ["http://testserver", "http://127.0.0.1", "http://localhost"]
 # Argon2 stays first in base settings (and a test checks it); tests hash with MD5 for speed.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-STORAGES["staticfiles"] = {
-    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-}
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"
 # Tests use their own Redis databases so a running `make run` is never disturbed.
 CACHES["default"]["LOCATION"] = redis_db_url(REDIS_URL, 3)
