@@ -3,6 +3,7 @@ import htmx from "htmx.org";
 import { startIdleWatch } from "./portal/idle.js";
 import { startRealtime } from "./portal/realtime.js";
 import { startNotifications } from "./portal/notifications.js";
+import { startShell } from "./portal/shell.js";
 
 window.htmx = htmx;
 
@@ -13,6 +14,7 @@ document.addEventListener("htmx:configRequest", (event) => {
 });
 
 document.addEventListener("DOMContentLoaded", () => {
+  startShell();
   const body = document.body;
   if (body.dataset.signedIn !== "true") return;
   startIdleWatch(body.dataset);
