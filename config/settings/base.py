@@ -166,6 +166,8 @@ AXES_USERNAME_FORM_FIELD = "email"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "clinic.views.auth.lockout_response"
 AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+# axes and the audit log must agree on who the client is (and trust only PROXY_COUNT hops).
+AXES_CLIENT_IP_CALLABLE = "clinic.middleware.client_ip"
 AXES_VERBOSE = False
 
 OTP_TOTP_ISSUER = env("OTP_ISSUER", default="Tandem")

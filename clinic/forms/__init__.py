@@ -1,0 +1,1 @@
+"""Portal forms: input shape and field-level messages; rules live in services."""
