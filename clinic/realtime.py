@@ -3,31 +3,51 @@
 Group names carry ids only (never names or other PHI). Every message on a stream carries
 the stream's version; a client that sees a gap asks for a snapshot, because channel layers
 deliver at most once.
+
+Streams the portal socket serves are registered here (``stream_register``): each gives a
+snapshot for a user and, when it needs more than the user's own group, the groups to join.
+The protocol is described in docs/realtime-protocol.md.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import connection
+from django.db import connection, transaction
+
+if TYPE_CHECKING:
+    from clinic.models import User
+
+_GROUP_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def group_check(name: str) -> str:
+    """Refuse anything that could not have come from ``group_name`` (channels allows < 100)."""
+    if not name or len(name) > 90 or not set(name) <= _GROUP_CHARS:
+        raise ValueError("group names hold ids only")
+    return name
 
 
 def group_name(kind: str, ident: object) -> str:
     """The one place group names are made: ``<kind>.<id>`` with ids only."""
-    text = f"{kind}.{ident}"
-    if not all(c.isalnum() or c in "._-" for c in text) or len(text) > 90:
-        raise ValueError("group names hold ids only")
-    return text
+    return group_check(f"{kind}.{ident}")
 
 
 def user_group(user_id: int) -> str:
+    """Every socket of one user (all tabs, all devices) listens here."""
     return group_name("user", user_id)
 
 
 def stream_bump(key: str) -> int:
-    """Advance a stream's version inside the caller's transaction and return the new value."""
+    """Advance a stream's version inside the caller's transaction and return the new value.
+
+    The upsert locks the stream's row until commit, so writers of one stream are serialized
+    and versions reach clients in the order the changes committed.
+    """
     with connection.cursor() as cur:
         cur.execute(
             """
@@ -52,7 +72,60 @@ def broadcast(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    async_to_sync(layer.group_send)(group, {"type": "realtime.message", "message": message})
+    async_to_sync(layer.group_send)(
+        group_check(group), {"type": "realtime.message", "message": message}
+    )
+
+
+SESSION_CHECK = "session.check"
+
+
+def user_sessions_check(user_id: int) -> None:
+    """Ask every open socket of a user to re-check its session (after commit).
+
+    Call after a password change, a deactivation or a logout: each socket re-loads its session
+    and closes (4401) if the session is gone, the user inactive or the password changed.
+    """
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is not None:
+            async_to_sync(layer.group_send)(user_group(user_id), {"type": SESSION_CHECK})
+
+    transaction.on_commit(send)
+
+
+# ---------------------------------------------------------------- streams
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A stream the portal socket serves.
+
+    ``snapshot(user)`` returns the stream's current state, always with ``"version"``.
+    ``groups(user)`` names extra groups to join (the user's own group is always joined).
+    """
+
+    name: str
+    snapshot: Callable[[User], dict[str, Any]]
+    groups: Callable[[User], list[str]] | None = None
+
+
+_STREAMS: dict[str, Stream] = {}
+
+
+def stream_register(
+    name: str,
+    *,
+    snapshot: Callable[[User], dict[str, Any]],
+    groups: Callable[[User], list[str]] | None = None,
+) -> None:
+    """Register a stream once, from an app's ready() (e.g. via its handlers module)."""
+    _STREAMS[name] = Stream(name=name, snapshot=snapshot, groups=groups)
+
+
+def streams() -> dict[str, Stream]:
+    return dict(_STREAMS)
 
 
 def realtime_stack(inner: Any) -> Any:

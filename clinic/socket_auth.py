@@ -7,12 +7,15 @@ audited. Consumers then find ``scope["user"]`` to be a verified, active staff us
 from __future__ import annotations
 
 import time
+from importlib import import_module
 from typing import Any
 from urllib.parse import urlsplit
 
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.utils.crypto import constant_time_compare
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
 
@@ -44,6 +47,12 @@ def _session_fresh(session: Any) -> bool:
     return now - int(last_seen) <= settings.IDLE_TIMEOUT_SECONDS
 
 
+def _otp_verified(session: Any, user: Any) -> bool:
+    device_id = session.get(DEVICE_ID_SESSION_KEY)
+    device = Device.from_persistent_id(device_id) if device_id else None
+    return device is not None and device.user_id == user.pk and bool(device.confirmed)
+
+
 def verified_user(scope: dict[str, Any]) -> Any:
     """The scope's user if the session is signed in, OTP-verified and fresh; else None."""
     user = scope.get("user")
@@ -52,11 +61,31 @@ def verified_user(scope: dict[str, Any]) -> Any:
         return None
     if not _session_fresh(session):
         return None
-    device_id = session.get(DEVICE_ID_SESSION_KEY)
-    device = Device.from_persistent_id(device_id) if device_id else None
-    if device is None or device.user_id != user.pk or not device.confirmed:
+    if not _otp_verified(session, user):
         return None
     return user
+
+
+def session_still_valid(session_key: str | None, user_id: int) -> bool:
+    """Re-read a socket's session from the store: does it still belong to an active user
+    whose password has not changed since sign-in, with its second factor and within its
+    lifetime? (Sync; consumers call it through ``database_sync_to_async``.)"""
+    from django.contrib.auth import get_user_model
+
+    if not session_key:
+        return False
+    engine = import_module(settings.SESSION_ENGINE)
+    session = engine.SessionStore(session_key)
+    data = session.load()  # an unknown or expired key loads as empty
+    if not data or str(data.get(SESSION_KEY)) != str(user_id):
+        return False
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return False
+    stored_hash = data.get(HASH_SESSION_KEY) or ""
+    if not constant_time_compare(stored_hash, user.get_session_auth_hash()):
+        return False
+    return _session_fresh(data) and _otp_verified(data, user)
 
 
 @database_sync_to_async
@@ -103,5 +132,5 @@ class _Guard:
         return await self.inner(scope, receive, send)
 
 
-def SocketGuard(inner: Any) -> Any:  # noqa: N802 - reads like the middleware class it builds
+def SocketGuard(inner: Any) -> Any:
     return AuthMiddlewareStack(_Guard(inner))

@@ -1,0 +1,138 @@
+"""Fixtures for the clinic core's event, realtime and notification tests.
+
+A real Celery worker (in a thread, solo pool) against the real Redis broker, a way to make the
+broker unreachable for a moment, and session cookies for WebSocket tests.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from conftest import sign_in
+
+UNREACHABLE_BROKER = "redis+socket:///nonexistent/tandem-test-broker.sock"
+
+
+def _reset_producer_pools(app: Any) -> None:
+    # The app caches a connection pool and a producer pool built from the broker URL it saw
+    # first; drop them so the next publish connects to whatever the URL is now. (Not closed:
+    # kombu keeps pools in a registry keyed by URL and would hand the closed one back later.)
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@contextmanager
+def broker_unreachable() -> Iterator[None]:
+    """Point the real Celery app at a broker that does not exist, then restore it."""
+    from config.celery import app
+
+    saved = app.conf.broker_url
+    app.conf.broker_url = UNREACHABLE_BROKER
+    _reset_producer_pools(app)
+    try:
+        yield
+    finally:
+        app.conf.broker_url = saved
+        _reset_producer_pools(app)
+
+
+@pytest.fixture
+def unreachable_broker() -> Callable[[], Any]:
+    """``with unreachable_broker(): ...`` — the broker is down inside the block."""
+    return broker_unreachable
+
+
+@pytest.fixture
+def celery_queue() -> Iterator[str]:
+    """This run's own Celery queue, emptied before the test so nothing stale is consumed."""
+    from config.celery import app
+
+    queue = getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_declare(queue=queue, durable=True, auto_delete=False)
+        conn.default_channel.queue_purge(queue)
+    yield queue
+
+
+def queued_messages(queue: str) -> int:
+    """How many task messages wait in ``queue`` on the real broker."""
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        # Redis keeps a queue as lists (one per priority); an empty queue has no key at all.
+        return int(conn.default_channel._size(queue))
+
+
+@contextmanager
+def running_celery_worker() -> Iterator[Any]:
+    """A real Celery worker consuming this run's queue, in a thread of the test process.
+
+    It uses the real broker (settings.CELERY_BROKER_URL, a private queue per
+    PYTEST_DB_SUFFIX) and its own database connection, so tests that use it need
+    ``django_db(transaction=True)``.
+    """
+    from celery.contrib.testing.worker import start_worker
+    from django.db import connections
+
+    from config.celery import app
+
+    queue = getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")
+    with start_worker(
+        app,
+        pool="solo",
+        concurrency=1,
+        perform_ping_check=False,
+        loglevel="WARNING",
+        shutdown_timeout=30,
+        queues=[queue],
+    ) as worker:
+        yield worker
+    # The worker thread's connection would otherwise keep the test database open.
+    connections.close_all()
+
+
+@pytest.fixture
+def celery_worker(transactional_db: None, celery_queue: str) -> Iterator[Any]:
+    """A real Celery worker for the whole test (see ``running_celery_worker``)."""
+    with running_celery_worker() as worker:
+        yield worker
+
+
+@pytest.fixture
+def start_celery_worker(transactional_db: None) -> Iterator[Callable[[], Any]]:
+    """Start the worker part-way through a test: ``with start_celery_worker(): ...``."""
+    yield running_celery_worker
+
+
+def wait_until(predicate: Callable[[], Any], *, within: float = 20.0, every: float = 0.05) -> Any:
+    """Poll until ``predicate()`` is truthy. The bound only keeps a broken test from hanging;
+    nothing asserts how long it took."""
+    deadline = time.monotonic() + within
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting after {within}s")
+        time.sleep(every)
+
+
+def session_cookie_headers(
+    user: Any, *, origin: str = "http://testserver"
+) -> list[tuple[bytes, bytes]]:
+    """Headers for a WebSocket handshake from a browser signed in as ``user`` (password + OTP)."""
+    client = sign_in(Client(), user)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.session.session_key}"
+    return [(b"cookie", cookie.encode()), (b"origin", origin.encode())]
+
+
+@pytest.fixture
+def socket_headers(transactional_db: None) -> Callable[..., list[tuple[bytes, bytes]]]:
+    return session_cookie_headers
