@@ -40,7 +40,10 @@ class AuditEvent(models.Model):
             models.Index(
                 fields=["organization", "object_type", "object_id"], name="audit_org_object"
             ),
-            models.Index(fields=["organization", "occurred_at"], name="audit_org_time"),
+            # INCLUDE id: a date window's newest ids come from this index alone (no heap reads).
+            models.Index(
+                fields=["organization", "occurred_at"], include=["id"], name="audit_org_time"
+            ),
         ]
         triggers = [
             pgtrigger.Protect(

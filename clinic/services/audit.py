@@ -1,7 +1,8 @@
-"""The one helper that writes audit rows."""
+"""The one helper that writes audit rows, and its thin wrapper for access events."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,10 @@ def _clean_details(details: dict[str, Any]) -> dict[str, Any]:
             )
         if isinstance(value, str) and len(value) > _MAX_DETAIL_STR:
             raise ValueError(f"audit detail {key!r} is too long to be a code")
+        if isinstance(value, list) and any(
+            isinstance(v, str) and len(v) > _MAX_DETAIL_STR for v in value
+        ):
+            raise ValueError(f"audit detail {key!r} holds a value too long to be a code")
         clean[key] = value
     return clean
 
@@ -85,3 +90,27 @@ def _location_of(obj: Model) -> Location | None:
         value = getattr(obj, field, None)
         return value if isinstance(value, Location) else None
     return None
+
+
+# "<thing>.<past-tense verb>", e.g. "patient.viewed", "document.downloaded", "export.created".
+_ACCESS_ACTION = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+
+
+def audit_access(
+    *,
+    actor: User,
+    obj: Model,
+    action: str,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Record that ``actor`` saw or took out ``obj`` (viewing a patient, downloading a file,
+    creating an export). Call it from the view that shows the data, after the permission
+    check passed, so every disclosure of patient data leaves a row.
+
+    ``obj`` must have a public id: the row names it by that, never by content.
+    """
+    if not _ACCESS_ACTION.match(action):
+        raise ValueError(f"access action {action!r} must look like 'patient.viewed'")
+    if not getattr(obj, "public_id", None):
+        raise ValueError(f"{obj._meta.label} has no public id to name it by")
+    return audit_record(actor=actor, action=action, obj=obj, details=details)

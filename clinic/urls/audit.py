@@ -1,3 +1,7 @@
 from django.urls import path
 
-urlpatterns: list = []
+from clinic.views import audit
+
+urlpatterns = [
+    path("activity", audit.activity, name="activity"),
+]
