@@ -1,16 +1,15 @@
 """The Django admin, for organization ADMINs only, behind password + OTP."""
 
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 
 def _admin_has_permission(request: HttpRequest) -> bool:
     user = request.user
-    return bool(
-        user.is_active and user.is_authenticated and user.is_verified() and user.is_staff  # type: ignore[union-attr]
-    )
+    verified = getattr(user, "is_verified", lambda: False)()  # set by django-otp's middleware
+    return bool(user.is_active and user.is_authenticated and verified and user.is_staff)
 
 
 # The admin uses our sign-in (password + TOTP), never its own form.
@@ -25,3 +24,7 @@ def admin_login_redirect(request: HttpRequest) -> HttpResponseRedirect:
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = "/admin/"
     return HttpResponseRedirect(f"{reverse('clinic:login')}?next={next_url}")
+
+
+def admin_view_on_site_disabled(request: HttpRequest, rest: str) -> HttpResponse:
+    raise Http404
