@@ -111,6 +111,14 @@ class TenantScopedMixin:
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[Any]:
         return self.tenant_scope(request, super().get_queryset(request))  # type: ignore[misc]
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        # Another organization's object and a missing one look the same: 404, before any
+        # permission check could answer 403 for one and not the other.
+        obj = super().get_object(request, object_id, from_field)  # type: ignore[misc]
+        if obj is None:
+            raise Http404
+        return obj
+
     def has_module_permission(self, request: HttpRequest) -> bool:
         return is_superuser(request) or is_org_admin(request)
 
@@ -237,13 +245,6 @@ def _is_relation(model: type[models.Model], path: str) -> bool:
         return False
 
 
-def _portal_url(name: str) -> Any:
-    def url(obj: Any) -> str:
-        return reverse(name, kwargs={"public_id": obj.public_id})
-
-    return url
-
-
 # -- organizations, locations, users, memberships --------------------------------------------
 
 
@@ -268,7 +269,9 @@ class LocationAdmin(OrgReadOnlyTenantAdmin):
     list_filter = ["is_active", "kind", "timezone"]
     readonly_fields = ["public_id", "created_at", "updated_at"]
     list_select_related = ["organization"]
-    view_on_site = _portal_url("clinic:organization_location")
+
+    def view_on_site(self, obj: Location) -> str:
+        return reverse("clinic:organization_location", kwargs={"public_id": obj.public_id})
 
 
 class MembershipInline(TenantInline):
@@ -286,7 +289,10 @@ class UserAdmin(OrgReadOnlyTenantAdmin):
     search_fields = ["full_name", "email"]
     list_filter = ["is_active", "memberships__role", "memberships__location"]
     inlines = [MembershipInline]
-    view_on_site = _portal_url("clinic:organization_user")
+
+    def view_on_site(self, obj: User) -> str:
+        return reverse("clinic:organization_user", kwargs={"public_id": obj.public_id})
+
     ordering = ["full_name"]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:

@@ -127,6 +127,7 @@ def user_create(request: HttpRequest) -> HttpResponse:
         request,
         "clinic/organization/user_create.html",
         {"form": form, "tab": "users", "has_locations": locations.exists()},
+        status=400 if form.errors else 200,
     )
 
 
