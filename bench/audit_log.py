@@ -59,7 +59,7 @@ ACTIONS = [
 assert sum(w for _a, w in ACTIONS) == 1000
 
 
-def _sql(statement: str, params: list[Any] | None = None) -> None:
+def _sql(statement: str, params: list[Any] | dict[str, Any] | None = None) -> None:
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
 

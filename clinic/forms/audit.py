@@ -18,6 +18,7 @@ _ACTION_RE = re.compile(r"^[a-z0-9_.:-]*$")
 _EARLIEST = date(1970, 1, 1)
 _LATEST = date(2999, 12, 31)
 _MAX_ID = 2**63 - 1
+_CURSOR_RE = re.compile(r"^[0-9]{1,19}$")
 
 
 def known_object_types() -> list[str]:
@@ -29,7 +30,7 @@ def known_object_types() -> list[str]:
     )
 
 
-class _ActorChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+class _ActorChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
         return f"{obj.full_name} ({obj.email})" if obj.full_name else obj.email
 
@@ -58,44 +59,25 @@ class ActivityFilterForm(forms.Form):
         required=False,
         max_length=64,
         help_text="For example auth. or patient.viewed",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
         error_messages={"max_length": "Actions are at most 64 characters."},
     )
     object_type = forms.CharField(
         label="Object type",
         required=False,
         max_length=64,
+        widget=forms.TextInput(attrs={"list": "object-types", "autocomplete": "off"}),
         error_messages={"max_length": "Object types are at most 64 characters."},
     )
     object_id = forms.CharField(
         label="Object id",
         required=False,
         max_length=64,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
         error_messages={"max_length": "Object ids are at most 64 characters."},
     )
     date_from = _date_field("From")
     date_to = _date_field("To")
-    before = forms.IntegerField(
-        required=False,
-        min_value=1,
-        max_value=_MAX_ID,
-        widget=forms.HiddenInput,
-        error_messages={
-            "invalid": "That page link is not valid.",
-            "min_value": "That page link is not valid.",
-            "max_value": "That page link is not valid.",
-        },
-    )
-    after = forms.IntegerField(
-        required=False,
-        min_value=0,
-        max_value=_MAX_ID,
-        widget=forms.HiddenInput,
-        error_messages={
-            "invalid": "That page link is not valid.",
-            "min_value": "That page link is not valid.",
-            "max_value": "That page link is not valid.",
-        },
-    )
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -137,9 +119,24 @@ class ActivityFilterForm(forms.Form):
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", "The “to” date must be on or after the “from” date.")
-        if data.get("before") is not None and data.get("after") is not None:
-            raise forms.ValidationError("That page link is not valid.", code="both_cursors")
+        # The paging cursors come from our own links, so a bad one is one general message.
+        before, after = self._cursor("before"), self._cursor("after")
+        if before is False or after is False or (before is not None and after is not None):
+            raise forms.ValidationError(
+                "That page link is not valid. Start again from the newest entries.",
+                code="bad_cursor",
+            )
+        data["before"], data["after"] = before, after
         return data
+
+    def _cursor(self, name: str) -> int | None | bool:
+        """The cursor's id, None when absent, False when malformed."""
+        raw = self.data.get(name)
+        if raw in (None, ""):
+            return None
+        if not _CURSOR_RE.match(str(raw)) or int(raw) > _MAX_ID:
+            return False
+        return int(raw)
 
     def filters(self, tz: tzinfo) -> ActivityFilters:
         """The validated filters; dates are whole days in ``tz`` (the organization's zone)."""

@@ -16,7 +16,7 @@ from clinic.selectors import history_for
 from clinic.tests.factories import LocationFactory, MembershipFactory
 
 
-def _post_as(user, change):  # type: ignore[no-untyped-def]
+def _post_as(user, change):
     """Run ``change`` as the view of a POST by ``user``, through the real middleware chain
     (request id, then history context), as AuthenticationMiddleware would leave it."""
 
@@ -30,12 +30,12 @@ def _post_as(user, change):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def admin(make_staff, location):  # type: ignore[no-untyped-def]
+def admin(make_staff, location):
     return make_staff(role=Role.ADMIN, location=location, full_name="Ada Admin")
 
 
 def test_role_change_records_who_changed_which_field_and_when(admin, location):
-    membership = MembershipFactory(location=location, role=Role.EMPLOYEE)
+    membership = MembershipFactory.create(location=location, role=Role.EMPLOYEE)
 
     def change() -> None:
         membership.role = Role.CLINICIAN
@@ -60,7 +60,7 @@ def test_role_change_records_who_changed_which_field_and_when(admin, location):
 
 
 def test_history_context_never_stores_the_url(admin, location):
-    membership = MembershipFactory(location=location, role=Role.EMPLOYEE)
+    membership = MembershipFactory.create(location=location, role=Role.EMPLOYEE)
 
     def change() -> None:
         membership.role = Role.SUPPORT
@@ -73,14 +73,14 @@ def test_history_context_never_stores_the_url(admin, location):
 
 
 def test_saving_without_changes_adds_no_history_entry(admin, location):
-    membership = MembershipFactory(location=location, role=Role.EMPLOYEE)
+    membership = MembershipFactory.create(location=location, role=Role.EMPLOYEE)
     _post_as(admin, membership.save)  # only updated_at moves
     assert [e.kind for e in history_for(membership)] == ["created"]
 
 
 def test_foreign_keys_show_the_related_rows_name(admin, location):
-    membership = MembershipFactory(location=location, role=Role.EMPLOYEE)
-    other = LocationFactory(organization=location.organization, name="North Lab")
+    membership = MembershipFactory.create(location=location, role=Role.EMPLOYEE)
+    other = LocationFactory.create(organization=location.organization, name="North Lab")
 
     def change() -> None:
         membership.location = other
@@ -92,7 +92,7 @@ def test_foreign_keys_show_the_related_rows_name(admin, location):
 
 
 def test_changes_outside_requests_are_attributed_with_history_context(admin, location):
-    membership = MembershipFactory(location=location, role=Role.EMPLOYEE)
+    membership = MembershipFactory.create(location=location, role=Role.EMPLOYEE)
     with history_context(actor=admin, origin="task"):
         Membership.objects.filter(pk=membership.pk).update(role=Role.ADMIN)
     latest = history_for(membership)[0]
@@ -123,8 +123,8 @@ def test_model_tracked_only_on_some_changes_shows_the_recorded_snapshot(admin, m
 
 
 def test_history_costs_the_same_queries_for_short_and_long_histories(admin, location):
-    short = MembershipFactory(location=location, role=Role.EMPLOYEE)
-    long = MembershipFactory(location=location, role=Role.EMPLOYEE)
+    short = MembershipFactory.create(location=location, role=Role.EMPLOYEE)
+    long = MembershipFactory.create(location=location, role=Role.EMPLOYEE)
     roles = [Role.CLINICIAN, Role.SUPPORT, Role.EMPLOYEE] * 10
     for role in roles:
         _post_as(admin, lambda role=role: Membership.objects.filter(pk=long.pk).update(role=role))
@@ -139,7 +139,7 @@ def test_history_costs_the_same_queries_for_short_and_long_histories(admin, loca
 
 
 def test_history_panel_renders_actor_field_and_values(admin, location):
-    membership = MembershipFactory(location=location, role=Role.EMPLOYEE)
+    membership = MembershipFactory.create(location=location, role=Role.EMPLOYEE)
 
     def change() -> None:
         membership.role = Role.CLINICIAN

@@ -10,7 +10,7 @@ from clinic.services.audit import audit_record
 
 
 @pytest.fixture
-def row(db) -> AuditEvent:  # type: ignore[no-untyped-def]
+def row(db) -> AuditEvent:
     return audit_record(actor=None, action="test.recorded", object_type="clinic.thing")
 
 

@@ -13,7 +13,7 @@ from clinic.models import AuditEvent, Role
 from clinic.services.audit import audit_access, audit_record
 
 
-def _through_request(fn, **meta):  # type: ignore[no-untyped-def]
+def _through_request(fn, **meta):
     """Run ``fn`` inside the real request-context middleware, as a view would."""
     result = {}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.http import HttpRequest, HttpResponse
@@ -9,6 +10,7 @@ from django.shortcuts import render
 
 from clinic.decorators import staff_required
 from clinic.forms.audit import ActivityFilterForm, known_object_types
+from clinic.models import Organization, User
 from clinic.permissions import can_view_activity_log
 from clinic.selectors import ActivityPage, activity_page
 
@@ -22,15 +24,16 @@ def _org_timezone(name: str) -> ZoneInfo:
 
 @staff_required(check=can_view_activity_log)
 def activity(request: HttpRequest) -> HttpResponse:
-    user = request.user
-    organization = user.organization  # type: ignore[union-attr]
+    # staff_required let only verified members of an organization through.
+    user = cast(User, request.user)
+    organization = cast(Organization, user.organization)
     tz = _org_timezone(organization.timezone)
     form = ActivityFilterForm(request.GET, user=user)
     page: ActivityPage | None = None
     older_url = newer_url = ""
     if form.is_valid():
         page = activity_page(
-            user=user,  # type: ignore[arg-type]
+            user=user,
             filters=form.filters(tz),
             before=form.cleaned_data.get("before"),
             after=form.cleaned_data.get("after"),
