@@ -2,11 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from clinic.admin_site import admin_login_redirect, admin_view_on_site_disabled
+from clinic.views import auth as auth_views
 from clinic.views.health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/login/", admin_login_redirect),
+    path("admin/logout/", auth_views.logout_view),  # one audited sign-out for portal and admin
     # The admin's "view on site" shortcut would look up any content type by id, including
     # unmanaged history views; none of our models has a public page, so it is switched off.
     path("admin/r/<path:rest>", admin_view_on_site_disabled),

@@ -41,7 +41,9 @@ if TYPE_CHECKING:
     from clinic.models import User
 
 # Requests that report on the session without counting as activity.
-_PASSIVE_PATHS = ("/session/status",)
+# The realtime client refetches the notification snapshot after a reconnect; that is not the
+# person doing anything.
+_PASSIVE_PATHS = ("/session/status", "/notifications/snapshot")
 
 # The password step is good for this long; then the person starts again.
 PREAUTH_SESSION_KEY = "tandem_preauth"
