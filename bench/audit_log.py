@@ -288,6 +288,11 @@ def _cases(target_rows: int) -> list[Case]:
             offset_count(ActivityFilters(action="export.")),
         ),
         Case(
+            "filtered: action prefix that matches nothing",
+            keyset(ActivityFilters(action="nothing.")),
+            offset_count(ActivityFilters(action="nothing.")),
+        ),
+        Case(
             "filtered: one user",
             keyset(ActivityFilters(actor=actor)),
             offset_count(ActivityFilters(actor=actor)),

@@ -129,7 +129,7 @@ class ActivityFilterForm(forms.Form):
         data["before"], data["after"] = before, after
         return data
 
-    def _cursor(self, name: str) -> int | None | bool:
+    def _cursor(self, name: str) -> int | bool | None:
         """The cursor's id, None when absent, False when malformed."""
         raw = self.data.get(name)
         if raw in (None, ""):

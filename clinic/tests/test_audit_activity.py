@@ -275,8 +275,7 @@ def test_page_runs_the_same_number_of_queries_for_5_and_60_rows(admin, signed_in
     assert _page_queries(few) == _page_queries(many)
 
 
-def test_deep_page_and_filters_read_through_the_organization_indexes(admin, location):
-    """The planner can answer every page shape from an (organization, ...) index."""
+def test_every_audit_query_is_scoped_to_the_organization_and_bounded(admin, location):
     from clinic.selectors import ActivityFilters, activity_page
 
     _rows(location.organization, 60, actor=admin, action="auth.login")
@@ -288,10 +287,26 @@ def test_deep_page_and_filters_read_through_the_organization_indexes(admin, loca
                 actor=admin, action="auth.", since=timezone.now() - timedelta(days=1)
             ),
         )
-    page_sql = [q["sql"] for q in queries if "clinic_auditevent" in q["sql"]]
-    for sql in page_sql:
-        assert '"clinic_auditevent"."organization_id" =' in sql
-        assert "ORDER BY" in sql and "LIMIT" in sql
+        activity_page(
+            user=admin,
+            filters=ActivityFilters(
+                since=timezone.now() - timedelta(days=3), until=timezone.now() - timedelta(days=2)
+            ),
+        )
+    audit_sql = [q["sql"] for q in queries if "clinic_auditevent" in q["sql"]]
+    assert len(audit_sql) >= 5
+    for sql in audit_sql:
+        assert re.search(rf'organization_id"? = {location.organization_id}\b', sql), sql
+        assert "LIMIT" in sql, sql
+
+
+def test_action_prefix_that_matches_nothing_shows_no_rows(admin, signed_in, location):
+    _rows(location.organization, 3, action="auth.login")
+    _rows(LocationFactory.create().organization, 1, action="export.created")
+    response = signed_in(admin).get(URL, {"action": "export."})
+    assert response.status_code == 200
+    assert _object_ids(response) == []
+    assert "No activity matches." in response.content.decode()
 
 
 def test_paging_a_past_date_window_reads_the_window_and_returns_the_right_rows(
