@@ -8,10 +8,11 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from clinic.history import HistoryContextMiddleware, history_context
 from clinic.middleware import RequestIdMiddleware
-from clinic.models import Membership, Role
+from clinic.models import AuditEvent, Membership, Role
 from clinic.selectors import history_for
 from clinic.tests.factories import LocationFactory, MembershipFactory
 
@@ -158,3 +159,27 @@ def test_history_panel_renders_actor_field_and_values(admin, location):
         )
         == 1
     )
+
+
+def test_role_change_through_the_admin_screen_is_attributed_to_the_signed_in_admin(
+    admin, signed_in, location
+):
+    membership = MembershipFactory.create(location=location, role=Role.EMPLOYEE)
+    response = signed_in(admin).post(
+        reverse("clinic:organization_membership_role", kwargs={"public_id": membership.public_id}),
+        {"role": Role.CLINICIAN},
+    )
+    assert response.status_code == 302
+
+    latest = history_for(membership)[0]
+    assert (latest.kind, latest.actor_id) == ("changed", admin.pk)
+    assert [(c.field, c.old, c.new) for c in latest.changes] == [
+        ("role", "Office staff", "Clinician")
+    ]
+    # The history entry and the audit row of the same request share its id.
+    audit = AuditEvent.objects.get(action="membership.role_changed", object_id=membership.public_id)
+    assert latest.request_id == audit.request_id != ""
+
+
+def test_a_model_without_change_tracking_has_an_empty_history(location):
+    assert history_for(location) == []
