@@ -37,7 +37,7 @@ def _backoff(retries: int) -> float:
 
 
 @shared_task(bind=True, name="clinic.tasks.outbox_dispatch", max_retries=MAX_RETRIES)
-def outbox_dispatch(self, event_id: int) -> bool:  # type: ignore[no-untyped-def]
+def outbox_dispatch(self, event_id: int) -> bool:
     """Run the handlers and broadcasts of one outbox event."""
     try:
         return event_dispatch(event_id=event_id)

@@ -33,13 +33,14 @@ def broker_unreachable() -> Iterator[None]:
     """Point the real Celery app at a broker that does not exist, then restore it."""
     from config.celery import app
 
-    saved = app.conf.broker_url
-    app.conf.broker_url = UNREACHABLE_BROKER
+    conf: Any = app.conf
+    saved = conf.broker_url
+    conf.broker_url = UNREACHABLE_BROKER
     _reset_producer_pools(app)
     try:
         yield
     finally:
-        app.conf.broker_url = saved
+        conf.broker_url = saved
         _reset_producer_pools(app)
 
 
@@ -56,8 +57,9 @@ def celery_queue() -> Iterator[str]:
 
     queue = getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_declare(queue=queue, durable=True, auto_delete=False)
-        conn.default_channel.queue_purge(queue)
+        channel: Any = conn.default_channel
+        channel.queue_declare(queue=queue, durable=True, auto_delete=False)
+        channel.queue_purge(queue)
     yield queue
 
 
@@ -67,7 +69,8 @@ def queued_messages(queue: str) -> int:
 
     with app.connection_for_write() as conn:
         # Redis keeps a queue as lists (one per priority); an empty queue has no key at all.
-        return int(conn.default_channel._size(queue))
+        channel: Any = conn.default_channel
+        return int(channel._size(queue))
 
 
 @contextmanager
@@ -79,23 +82,31 @@ def running_celery_worker() -> Iterator[Any]:
     ``django_db(transaction=True)``.
     """
     from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun
     from django.db import connections
 
     from config.celery import app
 
+    def close_worker_connections(**kwargs: Any) -> None:
+        # As `celery worker` does after each task (its Django fixup is not installed for an
+        # embedded worker); otherwise the thread's connection outlives the test database.
+        connections.close_all()
+
     queue = getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")
-    with start_worker(
-        app,
-        pool="solo",
-        concurrency=1,
-        perform_ping_check=False,
-        loglevel="WARNING",
-        shutdown_timeout=30,
-        queues=[queue],
-    ) as worker:
-        yield worker
-    # The worker thread's connection would otherwise keep the test database open.
-    connections.close_all()
+    task_postrun.connect(close_worker_connections, weak=False)
+    try:
+        with start_worker(
+            app,
+            pool="solo",
+            concurrency=1,
+            perform_ping_check=False,
+            loglevel="WARNING",
+            shutdown_timeout=30,
+            queues=[queue],
+        ) as worker:
+            yield worker
+    finally:
+        task_postrun.disconnect(close_worker_connections)
 
 
 @pytest.fixture

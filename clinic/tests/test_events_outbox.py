@@ -68,6 +68,10 @@ def greetings(user: User) -> int:
     return Notification.objects.filter(recipient=user, kind="test.greet").count()
 
 
+def all_dispatched() -> bool:
+    return not OutboxEvent.objects.filter(dispatched_at__isnull=True).exists()
+
+
 def refreshed(event: OutboxEvent) -> OutboxEvent:
     return OutboxEvent.objects.get(pk=event.pk)
 
@@ -131,7 +135,7 @@ def test_broker_down_at_commit_the_call_succeeds_and_the_sweep_delivers_once(
     # The broker is back: the sweep re-sends, the worker handles each event once.
     with start_celery_worker():
         assert events_sweep(after=timedelta(0)) == 2
-        wait_until(lambda: not OutboxEvent.objects.filter(dispatched_at__isnull=True).exists())
+        wait_until(all_dispatched)
         assert events_sweep(after=timedelta(0)) == 0
 
     assert greetings(staff) == 1
@@ -153,7 +157,8 @@ def test_worker_down_at_commit_the_event_waits_in_redis_and_is_handled_once(
     assert greetings(staff) == 0
 
     with start_celery_worker():
-        wait_until(lambda: refreshed(event).dispatched_at)
+        # The handler's own notification records one more event; wait for both.
+        wait_until(all_dispatched)
         # The sweep and a repeated dispatch (e.g. a redelivered message) change nothing.
         assert events_sweep(after=timedelta(0)) == 0
         assert outbox_dispatch.apply(args=(event.pk,)).get() is False
@@ -168,7 +173,7 @@ def test_an_event_dispatched_again_after_losing_its_stamp_runs_no_handler_twice(
     staff, celery_worker
 ):
     event = greeting_request(actor=staff, recipient=staff)
-    wait_until(lambda: refreshed(event).dispatched_at)
+    wait_until(all_dispatched)
 
     # As if the stamp had been lost: the ledger still stops the handler from running again.
     OutboxEvent.objects.filter(pk=event.pk).update(dispatched_at=None)

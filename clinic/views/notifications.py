@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -12,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
+from clinic.models import User
 from clinic.services.notifications import (
     notification_mark_read,
     notification_send,
@@ -23,6 +25,11 @@ from clinic.services.notifications import (
 )
 
 PAGE_SIZE = 25
+
+
+def _user(request: HttpRequest) -> User:
+    # Behind @staff_required the user is always a signed-in, verified staff member.
+    return cast(User, request.user)
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -43,7 +50,7 @@ def _uuid_or_none(value: str | None) -> str | None:
 @staff_required
 def notification_list(request: HttpRequest) -> HttpResponse:
     before = _uuid_or_none(request.GET.get("before"))
-    rows, has_more = notifications_page(request.user, before=before, size=PAGE_SIZE)
+    rows, has_more = notifications_page(_user(request), before=before, size=PAGE_SIZE)
     context = {
         "notifications": rows,
         "has_more": has_more,
@@ -52,17 +59,17 @@ def notification_list(request: HttpRequest) -> HttpResponse:
     if _is_htmx(request) and before:
         # "Show older" appends the next rows below the ones already on the page.
         return render(request, "clinic/notifications/_rows.html", context)
-    context["unread"] = notifications_unread_count(request.user)
+    context["unread"] = notifications_unread_count(_user(request))
     return render(request, "clinic/notifications/list.html", context)
 
 
 @require_POST
 @staff_required
 def notification_read(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    notification = notifications_of(request.user).filter(public_id=public_id).first()
+    notification = notifications_of(_user(request)).filter(public_id=public_id).first()
     if notification is None:
         raise Http404
-    notification = notification_mark_read(actor=request.user, notification=notification)
+    notification = notification_mark_read(actor=_user(request), notification=notification)
     if request.POST.get("open") and notification.url:
         return redirect(notification.url)
     if _is_htmx(request):
@@ -73,7 +80,7 @@ def notification_read(request: HttpRequest, public_id: uuid.UUID) -> HttpRespons
 @require_POST
 @staff_required
 def notification_read_all(request: HttpRequest) -> HttpResponse:
-    changed = notifications_mark_all_read(actor=request.user)
+    changed = notifications_mark_all_read(actor=_user(request))
     if _is_htmx(request):
         # From the bell: the realtime message updates every open tab, this one included.
         return HttpResponse(status=204)
@@ -87,7 +94,7 @@ def notification_read_all(request: HttpRequest) -> HttpResponse:
 @staff_required
 def notification_snapshot(request: HttpRequest) -> JsonResponse:
     """The bell's starting state when the socket is not (yet) connected."""
-    return JsonResponse({"stream": "notifications", **notifications_snapshot(request.user)})
+    return JsonResponse({"stream": "notifications", **notifications_snapshot(_user(request))})
 
 
 @require_POST
@@ -96,8 +103,8 @@ def notification_test(request: HttpRequest) -> HttpResponse:
     """Send yourself a test notification (demos, and to see desktop alerts work)."""
     try:
         notification_send(
-            actor=request.user,
-            recipient=request.user,
+            actor=_user(request),
+            recipient=_user(request),
             kind="test",
             title="Test notification",
             body="This is how new notifications appear.",

@@ -132,6 +132,7 @@ export function startNotifications(realtime) {
     } else {
       return;
     }
+    if (message.type === "snapshot") bell.dataset.ready = "true";
     render();
   }
 

@@ -44,6 +44,11 @@ export function startRealtime({ path = "/ws/portal/" } = {}) {
   let stopped = false;
   let firstSnapshot = true;
 
+  // The connection state on <html data-realtime="...">, for styles and browser tests.
+  function setState(state) {
+    document.documentElement.dataset.realtime = state;
+  }
+
   function show(text, linkText) {
     banner.textContent = text;
     if (linkText) {
@@ -158,11 +163,13 @@ export function startRealtime({ path = "/ws/portal/" } = {}) {
     if (stopped) return;
     clearTimeout(retryTimer);
     firstSnapshot = true;
+    setState(attempt === 0 && !socket ? "connecting" : "reconnecting");
     const ws = new WebSocket(socketUrl(path));
     socket = ws;
     ws.addEventListener("open", () => {
       attempt = 0;
       hide();
+      setState("connected");
       clearInterval(pingTimer);
       pingTimer = setInterval(() => send({ type: "ping" }), PING_EVERY_MS);
     });
@@ -174,11 +181,13 @@ export function startRealtime({ path = "/ws/portal/" } = {}) {
       if (stopped) return;
       if (event.code === SESSION_ENDED) {
         stopped = true;
+        setState("ended");
         show("Your session has ended.", "Sign in again");
         window.dispatchEvent(new CustomEvent("tandem:session-ended"));
         return;
       }
       show("Reconnecting…");
+      setState("reconnecting");
       scheduleReconnect();
     });
   }
