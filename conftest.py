@@ -52,7 +52,16 @@ def signed_in(db):  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 def _clear_cache():  # type: ignore[no-untyped-def]
     """Each test starts with an empty cache (sessions, rate limits) in its own Redis database."""
+    from django.conf import settings
     from django.core.cache import cache
 
-    cache.clear()
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    if prefix:
+        # A parallel run (PYTEST_DB_SUFFIX) clears only its own keys, not the shared database.
+        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
     yield
