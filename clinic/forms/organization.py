@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth.password_validation import password_validators_help_texts
 from django.db.models import QuerySet
 
 from clinic.errors import ApplicationError
@@ -54,7 +53,8 @@ class LocationChoiceField(forms.ModelChoiceField):
 
 
 role_field_kwargs: dict[str, Any] = {
-    "choices": Role.choices,
+    # No preselected role: a slip of the mouse must not make someone an administrator.
+    "choices": [("", "Choose a role"), *Role.choices],
     "label": "Role",
     "error_messages": {
         "required": "Choose a role.",
@@ -79,7 +79,7 @@ class UserFilterForm(forms.Form):
     status = forms.ChoiceField(
         label="Status",
         required=False,
-        choices=[("", "Active and deactivated"), ("active", "Active"), ("inactive", "Deactivated")],
+        choices=[("", "Any status"), ("active", "Active"), ("inactive", "Deactivated")],
     )
 
     def __init__(self, *args: Any, locations: QuerySet[Location], **kwargs: Any) -> None:
@@ -129,8 +129,9 @@ class UserCreateForm(forms.Form):
         assert isinstance(field, LocationChoiceField)
         field.queryset = locations
         self.fields["password"].help_text = (
-            " ".join(password_validators_help_texts())
-            + " Share it in person; at their first sign-in they set up an authenticator app."
+            "At least 12 characters; not a common password, not only digits, and not like "
+            "their name or email. Tell it to them in person. At their first sign-in they "
+            "set up an authenticator app."
         )
 
     def clean_email(self) -> str:
@@ -161,7 +162,7 @@ class MembershipAddForm(forms.Form):
 
 
 class MembershipRoleForm(forms.Form):
-    role = forms.ChoiceField(**role_field_kwargs)
+    role = forms.ChoiceField(**{**role_field_kwargs, "choices": Role.choices})
 
 
 class LocationForm(forms.Form):

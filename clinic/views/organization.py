@@ -54,7 +54,8 @@ def _active_locations(request: HttpRequest) -> QuerySet[Location]:
 
 
 def _user(request: HttpRequest, public_id: Any) -> User:
-    return get_scoped(User.objects.all(), _actor(request), public_id=public_id)
+    users = User.objects.select_related("organization")
+    return get_scoped(users, _actor(request), public_id=public_id)
 
 
 @admin_only
@@ -155,6 +156,7 @@ def _user_page(
         "add_form": add_form or MembershipAddForm(locations=free_locations, prefix="add"),
         "can_add_membership": free_locations.exists(),
         "has_authenticator": TOTPDevice.objects.filter(user=user, confirmed=True).exists(),
+        "tz_name": user.organization.timezone if user.organization else "UTC",
         "tab": "users",
     }
     return render(request, "clinic/organization/user_detail.html", context, status=status)
