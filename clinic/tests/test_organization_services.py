@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 
 from clinic.errors import ApplicationError, Conflict, NotFound, PermissionDenied
 from clinic.models import AuditEvent, Location, Membership, Role, User
+from clinic.realtime import user_group
 from clinic.services import locations as location_services
 from clinic.services import users as user_services
 from clinic.tests.factories import LocationFactory, MembershipFactory, staff_user
@@ -210,6 +215,23 @@ def test_deactivation_blocks_sign_in_ends_sessions_and_is_audited(
     colleague.refresh_from_db()
     assert colleague.is_active
     assert _audit("user.reactivated")
+
+
+def test_deactivation_tells_the_users_open_sockets_to_recheck(
+    admin, make_staff, location, django_capture_on_commit_callbacks
+):
+    colleague = make_staff(role=Role.EMPLOYEE, location=location)
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(user_group(colleague.pk), channel)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        user_services.user_deactivate(actor=admin, user=colleague)
+
+    async def receive():
+        return await asyncio.wait_for(layer.receive(channel), timeout=5)
+
+    assert async_to_sync(receive)()["message"] == {"type": "session.check"}
 
 
 def test_admin_cannot_deactivate_themselves(admin):

@@ -205,6 +205,9 @@ SIGN_IN_LABELS = {
     "auth.session_expired": "Session ended (timeout)",
     "auth.totp_enrolled": "Authenticator set up",
     "auth.password_changed": "Password changed",
+    "auth.password_change_failed": "Password change refused",
+    "auth.backup_code_used": "Signed in with a backup code",
+    "auth.backup_codes_generated": "New backup codes",
 }
 SIGN_IN_PROBLEMS = {"auth.login_failed", "auth.otp_failed", "auth.lockout", "auth.locked_out"}
 
