@@ -380,7 +380,7 @@ class NotificationAdmin(TenantAdmin):
 # -- change history (django-pghistory event tables) ------------------------------------------
 
 MembershipEvent = apps.get_model("clinic", "MembershipEvent")
-UserAccessEvent = apps.get_model("clinic", "UserIsActiveEmailOrganizationEvent")
+UserAccessEvent = apps.get_model("clinic", "UserAccessEvent")
 
 
 @admin.register(MembershipEvent)

@@ -53,6 +53,7 @@ class EventHandled(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["event", "handler"], name="event_handled_once")
         ]
+        verbose_name = "handled event"
 
     def __str__(self) -> str:
         return f"{self.handler} handled event #{self.event_id}"

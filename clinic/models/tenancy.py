@@ -89,6 +89,8 @@ class UserManager(BaseUserManager["User"]):
 @pghistory.track(
     pghistory.UpdateEvent("access_changed", condition=pghistory.AnyChange("is_active", "email")),
     fields=["is_active", "email", "organization"],
+    model_name="UserAccessEvent",
+    meta={"verbose_name": "user access change"},
 )
 class User(AbstractBaseUser, PermissionsMixin):
     """A staff member. Patients never get a User; they use short-lived, single-purpose tokens."""
@@ -147,7 +149,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         return bool(self.roles.intersection(roles))
 
 
-@pghistory.track()
+@pghistory.track(model_name="MembershipEvent", meta={"verbose_name": "membership change"})
 class Membership(PublicIdModel):
     """A user's role at one location. Role changes are kept in the change history."""
 

@@ -111,7 +111,7 @@ def test_org_admin_sees_their_own_rows(world, signed_in, model, our_marker):
 def _their_objects(world) -> list:
     them, theirs = world["them"], world["theirs"]
     membership_event = apps.get_model("clinic", "MembershipEvent")
-    access_event = apps.get_model("clinic", "UserIsActiveEmailOrganizationEvent")
+    access_event = apps.get_model("clinic", "UserAccessEvent")
     return [
         theirs.organization,
         theirs,
