@@ -7,6 +7,7 @@ of every stream first, then versioned changes; ``snapshot.request`` re-sends one
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -20,6 +21,7 @@ from clinic.socket_auth import REFUSED_CLOSE_CODE, session_still_valid
 logger = logging.getLogger(__name__)
 
 SESSION_ENDED_CLOSE_CODE = 4401
+SESSION_RECHECK_DELAY = 1.0  # seconds
 MAX_CLIENT_MESSAGE = 4096
 CLIENT_TYPES = frozenset({"snapshot.request", "ping"})
 
@@ -111,9 +113,14 @@ class PortalConsumer(AsyncJsonWebsocketConsumer):
     # ------------------------------------------------------------ helpers
 
     async def session_valid(self) -> bool:
-        return bool(
-            await database_sync_to_async(session_still_valid)(self.session_key, self.user.pk)
-        )
+        check = database_sync_to_async(session_still_valid)
+        if await check(self.session_key, self.user.pk):
+            return True
+        # Look once more before closing: the request that asked us to check may still be
+        # writing this very session (a password change keeps the changer's own session by
+        # re-saving its hash right after the broadcast goes out).
+        await asyncio.sleep(SESSION_RECHECK_DELAY)
+        return bool(await check(self.session_key, self.user.pk))
 
     async def send_snapshot(self, names: list[str]) -> None:
         data = await database_sync_to_async(_snapshots)(self.user, names)

@@ -6,6 +6,7 @@ other threads, hence ``transaction=True``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -13,7 +14,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.cached_db import SessionStore
 from django.test import Client
 
@@ -309,3 +310,29 @@ async def test_snapshot_request_after_the_session_was_taken_over_closes_instead_
     await socket.send_json_to({"type": "snapshot.request", "stream": "notifications"})
 
     await assert_closed_for_session(socket)
+
+
+async def test_a_session_whose_hash_is_renewed_right_after_the_check_stays_open(staff, headers):
+    """The password changer's own session: the broadcast can overtake the hash update."""
+    socket = await connected(headers)
+    await socket.receive_json_from(timeout=WAIT)
+
+    def change_password():
+        staff.set_password("a brand new passphrase 2024")
+        staff.save()
+
+    def keep_this_session():
+        key = headers[0][1].decode().split("=", 1)[1]
+        session = SessionStore(key)
+        session[HASH_SESSION_KEY] = staff.get_session_auth_hash()
+        session.save()
+
+    await database_sync_to_async(change_password)()
+    await session_check(staff)
+    # The consumer's first look finds the old hash; the view renews it a moment later.
+    await asyncio.sleep(0.3)  # well inside the consumer's SESSION_RECHECK_DELAY
+    await database_sync_to_async(keep_this_session)()
+
+    await socket.send_json_to({"type": "ping"})
+    assert await socket.receive_json_from(timeout=WAIT) == {"type": "pong"}
+    await socket.disconnect()
