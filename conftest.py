@@ -13,7 +13,7 @@ from clinic.models import Role
 from clinic.tests.factories import LocationFactory, staff_user, totp_device
 
 
-def sign_in(client: Client, user) -> Client:  # type: ignore[no-untyped-def]
+def sign_in(client: Client, user) -> Client:
     """Sign ``client`` in as ``user`` with a verified second factor, as the login flow would."""
     device = totp_device(user)
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
@@ -27,30 +27,30 @@ def sign_in(client: Client, user) -> Client:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def location(db):  # type: ignore[no-untyped-def]
+def location(db):
     return LocationFactory()
 
 
 @pytest.fixture
-def make_staff(db):  # type: ignore[no-untyped-def]
-    def make(role: str = Role.EMPLOYEE, location=None, **kwargs):  # type: ignore[no-untyped-def]
+def make_staff(db):
+    def make(role: str = Role.EMPLOYEE, location=None, **kwargs):
         return staff_user(role=role, location=location, **kwargs)
 
     return make
 
 
 @pytest.fixture
-def signed_in(db):  # type: ignore[no-untyped-def]
+def signed_in(db):
     """signed_in(user) -> a Client signed in with password + OTP as that user."""
 
-    def make(user) -> Client:  # type: ignore[no-untyped-def]
+    def make(user) -> Client:
         return sign_in(Client(), user)
 
     return make
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache():  # type: ignore[no-untyped-def]
+def _clear_cache():
     """Each test starts with an empty cache (sessions, rate limits) in its own Redis database."""
     from django.conf import settings
     from django.core.cache import cache
@@ -58,7 +58,7 @@ def _clear_cache():  # type: ignore[no-untyped-def]
     prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
     if prefix:
         # A parallel run (PYTEST_DB_SUFFIX) clears only its own keys, not the shared database.
-        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+        client = cache._cache.get_client(write=True)
         keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
         if keys:
             client.delete(*keys)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 
 from .errors import NotFound
@@ -60,7 +61,7 @@ def get_scoped(qs_or_model: models.QuerySet[M] | type[M], user: User, **lookup: 
     )
     try:
         return scope_queryset(qs, user).get(**lookup)
-    except (qs.model.DoesNotExist, ValueError, TypeError) as exc:
+    except (ObjectDoesNotExist, ValueError, TypeError) as exc:
         raise NotFound("That record does not exist or is not available to you.") from exc
 
 

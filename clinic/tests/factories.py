@@ -7,10 +7,10 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinic.models import Location, Membership, Organization, Role, User
 
-DEFAULT_PASSWORD = "correct horse battery staple"  # noqa: S105
+DEFAULT_PASSWORD = "correct horse battery staple"
 
 
-class OrganizationFactory(factory.django.DjangoModelFactory):
+class OrganizationFactory(factory.django.DjangoModelFactory[Organization]):
     class Meta:
         model = Organization
 
@@ -18,7 +18,7 @@ class OrganizationFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"org-{n}")
 
 
-class LocationFactory(factory.django.DjangoModelFactory):
+class LocationFactory(factory.django.DjangoModelFactory[Location]):
     class Meta:
         model = Location
 
@@ -26,7 +26,7 @@ class LocationFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Location {n}")
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True
@@ -42,7 +42,7 @@ class UserFactory(factory.django.DjangoModelFactory):
             self.save()
 
 
-class MembershipFactory(factory.django.DjangoModelFactory):
+class MembershipFactory(factory.django.DjangoModelFactory[Membership]):
     class Meta:
         model = Membership
 
@@ -51,11 +51,13 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     role = Role.EMPLOYEE
 
 
-def staff_user(*, role: str = Role.EMPLOYEE, location: Location | None = None, **kwargs: object) -> User:
+def staff_user(
+    *, role: str = Role.EMPLOYEE, location: Location | None = None, **kwargs: object
+) -> User:
     """A user with one membership at ``location`` (a new organization and location if omitted)."""
-    location = location or LocationFactory()
-    user = UserFactory(organization=location.organization, **kwargs)
-    MembershipFactory(user=user, location=location, role=role)
+    location = location or LocationFactory.create()
+    user = UserFactory.create(organization=location.organization, **kwargs)
+    MembershipFactory.create(user=user, location=location, role=role)
     return user
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
@@ -12,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 
-def _check(fn) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _check(fn: Callable[[], None]) -> dict[str, object]:
     started = time.perf_counter()
     try:
         fn()
@@ -44,7 +45,7 @@ def _broker() -> None:
 def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _check(_database), "redis": _check(_redis), "broker": _check(_broker)}
     healthy = all(c["ok"] for c in checks.values())
-    body = {"status": "ok" if healthy else "degraded", "checks": checks}
+    body: dict[str, object] = {"status": "ok" if healthy else "degraded", "checks": checks}
     if settings.DEBUG:
         body["debug"] = True
     return JsonResponse(body, status=200 if healthy else 503)
