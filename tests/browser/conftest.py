@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+# The real Celery worker fixtures live with the outbox tests; browser tests use them too.
+from clinic.tests.conftest import celery_queue, celery_worker  # noqa: F401
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -13,9 +13,7 @@ from django_otp.oath import totp
 
 from clinic.models import AuditEvent, Role
 from clinic.services.notifications import notification_send
-from clinic.tests.conftest import celery_queue, celery_worker  # noqa: F401 - fixtures
 from clinic.tests.factories import DEFAULT_PASSWORD
-from tests.browser.conftest import browser, live_asgi  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
