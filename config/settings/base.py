@@ -106,10 +106,22 @@ CACHES: dict[str, Any] = {
     }
 }
 
+
+
+def channel_layer_host(url: str) -> dict[str, Any]:
+    """channels_redis waits for messages with a 5 s blocking pop; redis-py's default 5 s socket
+    timeout would cut that read off and kill every idle socket, so reads may take longer."""
+    return {"address": url, "socket_timeout": 15, "socket_connect_timeout": 5}
+
+
 CHANNEL_LAYERS: dict[str, Any] = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [redis_db_url(REDIS_URL, 1)], "capacity": 1000, "expiry": 30},
+        "CONFIG": {
+            "hosts": [channel_layer_host(redis_db_url(REDIS_URL, 1))],
+            "capacity": 1000,
+            "expiry": 30,
+        },
     }
 }
 

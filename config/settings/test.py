@@ -16,7 +16,7 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"
 # Tests use their own Redis databases so a running `make run` is never disturbed.
 CACHES["default"]["LOCATION"] = redis_db_url(REDIS_URL, 3)
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [redis_db_url(REDIS_URL, 4)]
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [channel_layer_host(redis_db_url(REDIS_URL, 4))]
 CELERY_BROKER_URL = celery_url(redis_db_url(REDIS_URL, 5))
 CELERY_BEAT_SCHEDULE = {}
 LOGGING["root"]["level"] = "WARNING"
