@@ -107,7 +107,6 @@ CACHES: dict[str, Any] = {
 }
 
 
-
 def channel_layer_host(url: str) -> dict[str, Any]:
     """channels_redis waits for messages with a 5 s blocking pop; redis-py's default 5 s socket
     timeout would cut that read off and kill every idle socket, so reads may take longer."""
