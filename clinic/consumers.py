@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -18,12 +18,13 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from clinic.realtime import SESSION_CHECK, streams, user_group
 from clinic.socket_auth import REFUSED_CLOSE_CODE, session_still_valid
 
-logger = logging.getLogger(__name__)
-
 SESSION_ENDED_CLOSE_CODE = 4401
 SESSION_RECHECK_DELAY = 1.0  # seconds
 MAX_CLIENT_MESSAGE = 4096
 CLIENT_TYPES = frozenset({"snapshot.request", "ping"})
+# A client needs a snapshot after a gap or a reconnect, not in a loop: each one is queries.
+SNAPSHOT_BURST = 10
+SNAPSHOT_WINDOW_SECONDS = 10.0
 
 
 def _snapshots(user: Any, names: list[str]) -> dict[str, Any]:
@@ -49,6 +50,7 @@ class PortalConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=REFUSED_CLOSE_CODE)
             return
         self.user = user
+        self.snapshot_times: list[float] = []
         session = self.scope.get("session")
         self.session_key = getattr(session, "session_key", None)
         self.joined = await database_sync_to_async(_groups)(user)
@@ -88,6 +90,12 @@ class PortalConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(stream, str) or stream not in streams():
             await self.send_error("unknown_stream", "There is no such stream.")
             return
+        now = time.monotonic()
+        self.snapshot_times = [t for t in self.snapshot_times if now - t < SNAPSHOT_WINDOW_SECONDS]
+        if len(self.snapshot_times) >= SNAPSHOT_BURST:
+            await self.send_error("rate_limited", "Too many snapshot requests; wait a moment.")
+            return
+        self.snapshot_times.append(now)
         # A snapshot is data: make sure the session still stands before handing it out.
         if not await self.session_valid():
             await self.close(code=SESSION_ENDED_CLOSE_CODE)

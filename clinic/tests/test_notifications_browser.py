@@ -123,3 +123,23 @@ def test_a_lost_connection_shows_the_banner_and_the_bell_catches_up_after_reconn
     page.wait_for_selector("#realtime-status", state="hidden", timeout=WAIT_MS)
     page.wait_for_selector("#bell-count:not([hidden])", timeout=WAIT_MS)
     assert page.inner_text("#bell-count") == "1"
+
+
+def test_the_notifications_page_offers_new_arrivals_and_desktop_alerts_need_a_click(
+    page, celery_worker
+):
+    page.context.clear_permissions()
+    page.goto(page.base + "/notifications")
+    page.wait_for_selector("html[data-realtime=connected] #bell[data-ready=true]", timeout=WAIT_MS)
+    assert page.inner_text("#notifications-summary") == "All caught up"
+    assert page.locator("#notifications-fresh").is_hidden()
+    # Without permission the page offers the switch and shows no system notification.
+    assert page.locator("main [data-desktop-alerts]").is_visible()
+
+    notification_send(actor=None, recipient=page.user, kind="test", title="Mask refit booked")
+
+    page.wait_for_selector("#notifications-fresh:not([hidden])", timeout=WAIT_MS)
+    assert page.inner_text("#notifications-summary") == "1 unread"
+    assert page.evaluate("window.__alerts") == []
+    page.click("#notifications-fresh a")
+    page.wait_for_selector("#notification-list >> text=Mask refit booked", timeout=WAIT_MS)

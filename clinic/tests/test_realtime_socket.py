@@ -336,3 +336,32 @@ async def test_a_session_whose_hash_is_renewed_right_after_the_check_stays_open(
     await socket.send_json_to({"type": "ping"})
     assert await socket.receive_json_from(timeout=WAIT) == {"type": "pong"}
     await socket.disconnect()
+
+
+async def test_a_client_asking_for_snapshots_in_a_loop_is_slowed_down(headers):
+    socket = await connected(headers)
+    await socket.receive_json_from(timeout=WAIT)
+
+    replies = []
+    for _ in range(12):
+        await socket.send_json_to({"type": "snapshot.request", "stream": "notifications"})
+        replies.append((await socket.receive_json_from(timeout=WAIT))["type"])
+
+    assert replies == ["snapshot"] * 10 + ["error"] * 2
+    await socket.disconnect()
+
+
+async def test_a_socket_idle_longer_than_the_layers_blocking_read_still_gets_messages(
+    staff, headers
+):
+    # channels_redis waits for messages in 5 s blocking pops; a shorter Redis socket timeout
+    # once killed every socket that sat idle that long.
+    socket = await connected(headers)
+    await socket.receive_json_from(timeout=WAIT)
+
+    await asyncio.sleep(7)
+    await dispatch(await database_sync_to_async(send)(staff, "After a quiet spell"))
+
+    message = await socket.receive_json_from(timeout=WAIT)
+    assert message["notification"]["title"] == "After a quiet spell"
+    await socket.disconnect()

@@ -109,6 +109,14 @@ export function startNotifications(realtime) {
     return li;
   }
 
+  // On the /notifications page: keep the summary right and offer the rows that came in.
+  function renderListPage(created) {
+    const summary = document.getElementById("notifications-summary");
+    if (summary) summary.textContent = unread ? `${unread} unread` : "All caught up";
+    const fresh = document.getElementById("notifications-fresh");
+    if (fresh && created) fresh.hidden = false;
+  }
+
   function render() {
     renderCount();
     list.replaceChildren(...items.map(renderItem));
@@ -134,6 +142,7 @@ export function startNotifications(realtime) {
     }
     if (message.type === "snapshot") bell.dataset.ready = "true";
     render();
+    renderListPage(message.type === "notification.created");
   }
 
   function setOpen(open) {

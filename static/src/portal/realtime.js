@@ -144,6 +144,11 @@ export function startRealtime({ path = "/ws/portal/" } = {}) {
       }
     } else if (message.type === "error") {
       if (message.code === "unknown_stream") waiting.clear();
+      if (message.code === "rate_limited") {
+        setTimeout(() => {
+          for (const stream of waiting.keys()) send({ type: "snapshot.request", stream });
+        }, 5000);
+      }
       console.warn("realtime:", message.code, message.message);
     } else if (message.type !== "pong") {
       applyChange(message);
