@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -11,6 +12,20 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from clinic.middleware import SESSION_AUTH_AT, SESSION_LAST_SEEN
 from clinic.models import Role
 from clinic.tests.factories import LocationFactory, staff_user, totp_device
+
+
+def _fresh_asgiref_executor() -> None:
+    # A forked test server (daphne in the browser tests) inherits asgiref's one-thread executor
+    # but not its thread, once any earlier test used sync_to_async (socket tests do): every
+    # database call of the forked server's consumers would then wait forever.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import SyncToAsync
+
+    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
+
+
+os.register_at_fork(after_in_child=_fresh_asgiref_executor)
 
 
 def sign_in(client: Client, user) -> Client:
