@@ -8,6 +8,7 @@ from typing import cast
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -108,11 +109,12 @@ def notification_test(request: HttpRequest) -> HttpResponse:
             kind="test",
             title="Test notification",
             body="This is how new notifications appear.",
-            url="/notifications",
+            url=reverse("clinic:notifications"),
         )
     except ApplicationError as exc:
         messages.error(request, exc.message)
-    if _is_htmx(request):
-        return HttpResponse(status=204)
-    messages.success(request, "A test notification is on its way.")
+    else:
+        if _is_htmx(request):
+            return HttpResponse(status=204)
+        messages.success(request, "A test notification is on its way.")
     return redirect("clinic:notifications")
