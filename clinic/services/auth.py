@@ -461,10 +461,13 @@ def sign_in_finish(request: HttpRequest, *, user: User, device: Device, method: 
 def sign_out(request: HttpRequest) -> None:
     """End this session; its sockets close when they re-check it."""
     user = request.user
-    if user.is_authenticated:
-        audit_record(actor=user, action="auth.logout")
-        sessions_revalidate(user=user)
+    if not user.is_authenticated:
+        logout(request)
+        return
+    audit_record(actor=user, action="auth.logout")
     logout(request)
+    # After the session is gone, so a socket that re-checks right away finds it ended.
+    sessions_revalidate(user=user)
 
 
 # ---------------------------------------------------------------- password
