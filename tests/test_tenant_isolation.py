@@ -31,8 +31,6 @@ from clinic.tests.factories import LocationFactory, MembershipFactory, staff_use
 from conftest import sign_in
 
 PROJECT_APPS = {"clinic", "patients", "scheduling", "equipment", "comms", "telehealth", "billing"}
-# Routes that hold no data of anyone and need no sign-in.
-PUBLIC_ROUTES = {"healthz", "api/schema/"}
 
 
 @dataclass

@@ -241,7 +241,12 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "clinic.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
 }
-SPECTACULAR_SETTINGS = {"TITLE": "Tandem API", "VERSION": "1", "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Tandem API",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["clinic.permissions.IsVerifiedStaff"],
+}
 
 # ---------------------------------------------------------------- logging (never PHI)
 LOGGING: dict[str, Any] = {
