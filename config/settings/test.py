@@ -24,8 +24,11 @@ LOGGING["root"]["level"] = "WARNING"
 # Parallel test runs on one machine (several checkouts or workers) keep apart: their own
 # test database, cache prefix, channel prefix and Celery queue.
 TEST_RUN_SUFFIX = env("PYTEST_DB_SUFFIX", default="")
+# Named explicitly: forked test servers look the name up (channels' live server helpers).
+DATABASES["default"]["TEST"] = {
+    "NAME": f"test_tandem_{TEST_RUN_SUFFIX}" if TEST_RUN_SUFFIX else "test_tandem"
+}
 if TEST_RUN_SUFFIX:
-    DATABASES["default"]["TEST"] = {"NAME": f"test_tandem_{TEST_RUN_SUFFIX}"}
     CACHES["default"]["KEY_PREFIX"] = TEST_RUN_SUFFIX
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"asgi{TEST_RUN_SUFFIX}"
     CELERY_TASK_DEFAULT_QUEUE = f"celery{TEST_RUN_SUFFIX}"

@@ -33,17 +33,25 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
                 item.add_marker(skip)
 
 
+def _use_database(name: str) -> None:
+    """In the server process: talk to the test database this test process is using."""
+    from django.conf import settings
+
+    settings.DATABASES["default"]["NAME"] = name
+
+
 @pytest.fixture
 def live_asgi(transactional_db: None) -> Iterator[str]:
     """The project's ASGI application served by daphne in a child process on the test database."""
-    from channels.testing.live import make_application, set_database_connection
+    from channels.testing.live import make_application
     from daphne.testing import DaphneProcess
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    from django.db import connection
 
     process = DaphneProcess(
         "127.0.0.1",
         partial(make_application, static_wrapper=ASGIStaticFilesHandler),
-        setup=set_database_connection,
+        setup=partial(_use_database, connection.settings_dict["NAME"]),
     )
     process.start()
     if not process.ready.wait(timeout=20):
