@@ -15,6 +15,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.http.request import validate_host
 from django.utils.crypto import constant_time_compare
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
@@ -30,8 +31,19 @@ def _origin_allowed(scope: dict[str, Any]) -> bool:
     origin = headers.get(b"origin", b"").decode("latin1")
     if not origin:
         return False
-    allowed = getattr(settings, "REALTIME_ALLOWED_ORIGINS", [])
     parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False
+    # Same origin: the page that opens the socket was served by this host (as Django's CSRF
+    # check reasons), and the host itself must be one we serve.
+    host = headers.get(b"host", b"").decode("latin1")
+    if (
+        host
+        and parts.netloc == host
+        and validate_host(parts.hostname or "", settings.ALLOWED_HOSTS)
+    ):
+        return True
+    allowed = getattr(settings, "REALTIME_ALLOWED_ORIGINS", [])
     normalized = f"{parts.scheme}://{parts.netloc}"
     return normalized in allowed or f"{parts.scheme}://{parts.hostname}" in allowed
 

@@ -365,3 +365,16 @@ async def test_a_socket_idle_longer_than_the_layers_blocking_read_still_gets_mes
     message = await socket.receive_json_from(timeout=WAIT)
     assert message["notification"]["title"] == "After a quiet spell"
     await socket.disconnect()
+
+
+async def test_a_same_origin_socket_is_accepted_on_any_port_we_serve(headers):
+    """A page served from 127.0.0.1:8031 may open its socket there though only the test
+    origins are listed; a page from another site may not, whatever Host it reaches."""
+    cookie = [h for h in headers if h[0] == b"cookie"]
+    host = (b"host", b"127.0.0.1:8031")
+    socket = await connected([*cookie, (b"origin", b"http://127.0.0.1:8031"), host])
+    await socket.disconnect()
+    await assert_refused([*cookie, (b"origin", b"http://evil.example:8031"), host])
+    await assert_refused(
+        [*cookie, (b"origin", b"http://evil.example:8031"), (b"host", b"evil.example:8031")]
+    )
