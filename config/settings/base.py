@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",  # trigram lookups for typo-tolerant patient search
     "channels",
     "rest_framework",
     "drf_spectacular",
@@ -145,6 +146,12 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "clinic.tasks.outbox_sweep", "schedule": 15.0},
 }
 
+# ---------------------------------------------------------------- encryption at rest
+# Fernet keys, newest first, and a separate secret for lookup hashes (docs/encryption.md).
+# Local and test settings supply development-only keys; production requires both.
+FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+FIELD_HASH_KEY: str = env("FIELD_HASH_KEY", default="")
+
 # ---------------------------------------------------------------- auth
 AUTH_USER_MODEL = "clinic.User"
 AUTHENTICATION_BACKENDS = [
@@ -228,6 +235,12 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static" / "dist"]
 MEDIA_ROOT = BASE_DIR / "var" / "media"
+# Uploaded files are never served by URL: no MEDIA_URL route exists, they leave only through
+# signed /files/<token> links (clinic.files). Kept readable by the app's own user only.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
+FILE_UPLOAD_MAX_BYTES = env.int("FILE_UPLOAD_MAX_BYTES", default=25 * 1024 * 1024)
+FILE_DOWNLOAD_LINK_TTL = env.int("FILE_DOWNLOAD_LINK_TTL", default=300)
 STORAGES: dict[str, Any] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

@@ -1,0 +1,111 @@
+"""Scoped reads of patients: who may see which patients, search, duplicates."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from clinic.errors import NotFound
+from clinic.models import Role
+from clinic.tenancy import scope_queryset
+
+from .models import Patient, PatientAssignment, normalize_name
+from .permissions import full_access_location_ids
+from .services import InvalidPhoneNumber, phone_normalize
+
+if TYPE_CHECKING:
+    from clinic.models import User
+
+
+def patients_visible_to(user: User) -> QuerySet[Patient]:
+    """Every patient ``user`` may open: the whole organization for an ADMIN; the home
+    locations where they are EMPLOYEE or CLINICIAN; plus, for a FIELD_TECHNICIAN, the
+    patients assigned to them. SUPPORT (and anyone else) sees none."""
+    # Organization-wide first (this also refuses inactive or organization-less users);
+    # the location rule below replaces scope_queryset's, because a technician's patients
+    # are chosen by assignment rather than by location.
+    qs = scope_queryset(Patient.objects.all(), user, all_locations=True)
+    if user.is_org_admin:
+        return qs
+    visible = Q(home_location_id__in=full_access_location_ids(user))
+    if user.has_role(Role.FIELD_TECHNICIAN):
+        visible |= Exists(PatientAssignment.objects.filter(patient=OuterRef("pk"), technician=user))
+    return qs.filter(visible)
+
+
+def patient_get_visible(user: User, public_id: Any) -> Patient:
+    try:
+        return (
+            patients_visible_to(user)
+            .select_related("home_location", "referring_physician", "organization")
+            .get(public_id=public_id)
+        )
+    except (Patient.DoesNotExist, ValueError) as exc:
+        raise NotFound("That patient does not exist or is not available to you.") from exc
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y")
+
+
+def _as_date(text: str) -> date | None:
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def patient_search(qs: QuerySet[Patient], text: str) -> QuerySet[Patient]:
+    """Narrow ``qs`` by what a person typed: a date of birth, a phone number, an MRN (exact)
+    or a name (any part of it, or misspelt: pg_trgm's word similarity at its default threshold,
+    both served by the trigram index)."""
+    text = (text or "").strip()
+    if not text:
+        return qs
+    when = _as_date(text)
+    if when is not None:
+        return qs.filter(date_of_birth=when)
+    digits = re.sub(r"\D", "", text)
+    if len(digits) >= 7 and not re.search(r"[A-Za-z]", text):
+        match = Q(mrn=text)
+        try:
+            phone = phone_normalize(text)
+        except InvalidPhoneNumber:
+            phone = ""
+        if phone:
+            match |= Q(phone_mobile=phone) | Q(phone_home=phone)
+        return qs.filter(match)
+    name = normalize_name(text)
+    return qs.filter(
+        Q(mrn=text) | Q(search_name__contains=name) | Q(search_name__trigram_word_similar=name)
+    )
+
+
+def patient_duplicates(
+    *,
+    organization_id: int,
+    first_name: str,
+    last_name: str,
+    date_of_birth: date | None,
+    phones: list[str],
+) -> QuerySet[Patient]:
+    """Patients of the organization with the same name and date of birth, or a same phone."""
+    match = Q(pk__in=[])
+    if first_name and last_name and date_of_birth:
+        match |= Q(
+            first_name__iexact=first_name.strip(),
+            last_name__iexact=last_name.strip(),
+            date_of_birth=date_of_birth,
+        )
+    for phone in {p for p in phones if p}:
+        match |= Q(phone_mobile=phone) | Q(phone_home=phone)
+    return (
+        Patient.objects.filter(organization_id=organization_id)
+        .filter(match)
+        .select_related("home_location")
+        .order_by("last_name", "first_name", "id")
+    )
