@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS"}}
+    required = {"SECRET_KEY", "ALLOWED_HOSTS", "FIELD_ENCRYPTION_KEYS", "FIELD_HASH_KEY"}
+    clean = {k: v for k, v in os.environ.items() if k not in required}
     clean.update(env, DJANGO_SETTINGS_MODULE="config.settings.production")
     return subprocess.run(  # noqa: S603
         [sys.executable, "manage.py", *args],
@@ -28,6 +29,8 @@ PROD_ENV = {
     "ALLOWED_HOSTS": "tandem.example.com",
     "DATABASE_URL": "postgres://tandem@db.invalid/tandem",
     "REDIS_URL": "redis://redis.invalid:6379/0",
+    "FIELD_ENCRYPTION_KEYS": "cHJvZHVjdGlvbi1zZXR0aW5ncy10ZXN0LWtleS0wMDE=",
+    "FIELD_HASH_KEY": "production-settings-test-hash-key-" + "q" * 16,
 }
 
 

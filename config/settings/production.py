@@ -1,5 +1,7 @@
 """Production: every secret and host from the environment, no defaults to fall back on."""
 
+from clinic.crypto import validate_key_settings
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -10,6 +12,10 @@ CSRF_TRUSTED_ORIGINS = env.list(
     "CSRF_TRUSTED_ORIGINS", default=[f"https://{h}" for h in ALLOWED_HOSTS]
 )
 REALTIME_ALLOWED_ORIGINS = env.list("REALTIME_ALLOWED_ORIGINS", default=CSRF_TRUSTED_ORIGINS)
+# Encryption at rest: no defaults; a missing or malformed key stops the process here.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
+FIELD_HASH_KEY = env("FIELD_HASH_KEY")
+validate_key_settings(FIELD_ENCRYPTION_KEYS, FIELD_HASH_KEY)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -12,6 +12,9 @@ CSRF_TRUSTED_ORIGINS = ["http://testserver", "http://127.0.0.1", "http://localho
 REALTIME_ALLOWED_ORIGINS = ["http://testserver", "http://127.0.0.1", "http://localhost"]
 # Argon2 stays first in base settings (and a test checks it); tests hash with MD5 for speed.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# TEST ONLY: published keys (the first decodes to "tandem-test-only-field-key-00001").
+FIELD_ENCRYPTION_KEYS = ["dGFuZGVtLXRlc3Qtb25seS1maWVsZC1rZXktMDAwMDE="]
+FIELD_HASH_KEY = "test-only-field-hash-key-not-secret-" + "h" * 16
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"
 # Tests use their own Redis databases so a running `make run` is never disturbed.
