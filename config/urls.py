@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/r/<path:rest>", admin_view_on_site_disabled),
     path("admin/", admin.site.urls),
     path("api/", include("config.api_urls")),
+    path("patients/", include("patients.urls")),
     path("", include("clinic.urls")),
 ]
 

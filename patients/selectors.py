@@ -32,7 +32,8 @@ def patients_visible_to(user: User) -> QuerySet[Patient]:
         return qs
     visible = Q(home_location_id__in=full_access_location_ids(user))
     if user.has_role(Role.FIELD_TECHNICIAN):
-        visible |= Exists(PatientAssignment.objects.filter(patient=OuterRef("pk"), technician=user))
+        assigned = Exists(PatientAssignment.objects.filter(patient=OuterRef("pk"), technician=user))
+        visible = visible | Q(assigned)
     return qs.filter(visible)
 
 

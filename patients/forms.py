@@ -1,0 +1,199 @@
+"""Forms of the patient pages. They check the shape of input and offer only the user's own
+locations and physicians; the rules (phones, MRN uniqueness, lifecycle) live in
+``patients.services`` and come back through ``form_apply_error``."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django import forms
+from django.db.models import QuerySet
+
+from clinic.forms.organization import LocationChoiceField
+from clinic.models import Location
+
+from .models import ContactChannel, PatientFlag, PatientStatus, Physician, Sex
+
+
+class PhysicianChoiceField(forms.ModelChoiceField):
+    def __init__(self, queryset: QuerySet[Physician], **kwargs: Any) -> None:
+        kwargs.setdefault("to_field_name", "public_id")
+        super().__init__(queryset=queryset, **kwargs)
+
+
+class PatientFilterForm(forms.Form):
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(
+            attrs={
+                "type": "search",
+                "placeholder": "Name, MRN, phone or date of birth",
+                "autocomplete": "off",
+            }
+        ),
+    )
+    status = forms.ChoiceField(
+        label="Status", required=False, choices=[("", "Any status"), *PatientStatus.choices]
+    )
+    location = LocationChoiceField(
+        Location.objects.none(), label="Location", required=False, empty_label="Any location"
+    )
+    flag = forms.ChoiceField(
+        label="Flag", required=False, choices=[("", "Any flag"), *PatientFlag.choices]
+    )
+    physician = PhysicianChoiceField(
+        Physician.objects.none(),
+        label="Referred by",
+        required=False,
+        empty_label="Any physician",
+    )
+    sort = forms.ChoiceField(
+        label="Sort by",
+        required=False,
+        choices=[("name", "Name"), ("created", "Newest first")],
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        locations: QuerySet[Location],
+        physicians: QuerySet[Physician],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["location"].queryset = locations  # type: ignore[attr-defined]
+        self.fields["physician"].queryset = physicians  # type: ignore[attr-defined]
+
+
+class PatientForm(forms.Form):
+    home_location = LocationChoiceField(Location.objects.none(), label="Home location")
+    mrn = forms.CharField(
+        label="MRN",
+        max_length=32,
+        required=False,
+        help_text="Leave empty to have one assigned.",
+    )
+    first_name = forms.CharField(
+        label="First name",
+        max_length=100,
+        error_messages={"required": "Enter the first name."},
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    middle_name = forms.CharField(label="Middle name", max_length=100, required=False)
+    last_name = forms.CharField(
+        label="Last name",
+        max_length=100,
+        error_messages={"required": "Enter the last name."},
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    preferred_name = forms.CharField(label="Preferred name", max_length=100, required=False)
+    date_of_birth = forms.DateField(
+        label="Date of birth",
+        error_messages={
+            "required": "Enter the date of birth.",
+            "invalid": "Enter the date of birth as a date, for example 1961-04-12.",
+        },
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    sex = forms.ChoiceField(label="Sex", choices=Sex.choices, initial=Sex.UNKNOWN)
+    phone_mobile = forms.CharField(
+        label="Mobile phone",
+        max_length=30,
+        required=False,
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
+    )
+    phone_home = forms.CharField(
+        label="Home phone",
+        max_length=30,
+        required=False,
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
+    )
+    email = forms.EmailField(
+        label="Email",
+        required=False,
+        error_messages={"invalid": "Enter an email address like name@example.com."},
+    )
+    address_line1 = forms.CharField(label="Address", max_length=200, required=False)
+    address_line2 = forms.CharField(label="Address line 2", max_length=200, required=False)
+    city = forms.CharField(label="City", max_length=100, required=False)
+    state = forms.CharField(label="State", max_length=50, required=False)
+    postal_code = forms.CharField(label="ZIP code", max_length=20, required=False)
+    preferred_contact = forms.ChoiceField(
+        label="Preferred contact", choices=ContactChannel.choices, initial=ContactChannel.SMS
+    )
+    language = forms.CharField(label="Language", max_length=50, initial="English")
+    emergency_contact_name = forms.CharField(
+        label="Emergency contact", max_length=150, required=False
+    )
+    emergency_contact_phone = forms.CharField(
+        label="Emergency contact phone",
+        max_length=30,
+        required=False,
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
+    )
+    emergency_contact_relationship = forms.CharField(
+        label="Relationship", max_length=50, required=False
+    )
+    flags = forms.MultipleChoiceField(
+        label="Flags",
+        choices=PatientFlag.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    referring_physician = PhysicianChoiceField(
+        Physician.objects.none(),
+        label="Referring physician",
+        required=False,
+        empty_label="None",
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        locations: QuerySet[Location],
+        physicians: QuerySet[Physician],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["home_location"].queryset = locations  # type: ignore[attr-defined]
+        self.fields["referring_physician"].queryset = physicians  # type: ignore[attr-defined]
+
+    def clean_date_of_birth(self) -> datetime.date:
+        value: datetime.date = self.cleaned_data["date_of_birth"]
+        if value > datetime.date.today():
+            raise forms.ValidationError("The date of birth cannot be in the future.")
+        if value.year < 1900:
+            raise forms.ValidationError("Check the year of birth.")
+        return value
+
+
+class StatusChangeForm(forms.Form):
+    to = forms.ChoiceField(
+        label="New status", error_messages={"required": "Choose the new status."}
+    )
+    reason = forms.CharField(
+        label="Reason",
+        max_length=500,
+        error_messages={"required": "Give a reason for the change."},
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    def __init__(self, *args: Any, allowed: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        labels = dict(PatientStatus.choices)
+        self.fields["to"].choices = [  # type: ignore[attr-defined]
+            ("", "Choose a status"),
+            *[(s, labels[s]) for s in allowed],
+        ]
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(
+        label="Add a note",
+        max_length=5000,
+        error_messages={"required": "Write the note first."},
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )

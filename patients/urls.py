@@ -1,0 +1,16 @@
+"""Portal URLs of the patients app (namespace ``patients``)."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "patients"
+
+urlpatterns = [
+    path("", views.patient_list, name="list"),
+    path("new", views.patient_create, name="create"),
+    path("<uuid:public_id>/", views.patient_detail, name="detail"),
+    path("<uuid:public_id>/edit", views.patient_edit, name="edit"),
+    path("<uuid:public_id>/status", views.patient_status, name="status"),
+    path("<uuid:public_id>/notes", views.patient_note, name="note"),
+]
