@@ -147,3 +147,70 @@ def session_cookie_headers(
 @pytest.fixture
 def socket_headers(transactional_db: None) -> Callable[..., list[tuple[bytes, bytes]]]:
     return session_cookie_headers
+
+
+# ---------------------------------------------------------------- S3 on 127.0.0.1 (moto server)
+
+
+@pytest.fixture(scope="session")
+def moto_s3_endpoint() -> Iterator[str]:
+    """A local S3-compatible server (moto in server mode) on a free loopback port.
+
+    The real boto3 and django-storages code talks to it over HTTP; nothing leaves the machine.
+    """
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_storage(moto_s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, settings: Any) -> Any:
+    """The default storage switched to django-storages' S3Storage on a fresh local bucket,
+    configured as production configures it (private, presigned for 5 minutes, SSE-S3)."""
+    import uuid
+
+    import boto3
+    from django.core.files.storage import storages
+
+    # Dummy credentials, and no lookups of instance metadata or the developer's AWS config.
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"tandem-test-{uuid.uuid4().hex[:12]}"
+    client = boto3.client("s3", endpoint_url=moto_s3_endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket=bucket)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "region_name": "us-east-1",
+                "endpoint_url": moto_s3_endpoint,
+                "addressing_style": "path",
+                "signature_version": "s3v4",
+                "default_acl": "private",
+                "querystring_auth": True,
+                "querystring_expire": 300,
+                "file_overwrite": False,
+                "object_parameters": {"ServerSideEncryption": "AES256"},
+            },
+        },
+    }
+    storage = storages["default"]
+    storage.test_client = client
+    storage.test_bucket = bucket
+    return storage

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("clinic.urls.portal")),
     path("", include("clinic.urls.notifications")),
     path("", include("clinic.urls.audit")),
+    path("", include("clinic.urls.files")),
 ]

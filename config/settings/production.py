@@ -41,6 +41,8 @@ if env("AWS_STORAGE_BUCKET_NAME", default=""):
             "default_acl": "private",
             "querystring_auth": True,
             "querystring_expire": 300,
+            # SigV4 presigned URLs (X-Amz-Expires); boto would otherwise sign some with SigV2.
+            "signature_version": "s3v4",
             "file_overwrite": False,
             "object_parameters": {"ServerSideEncryption": env("AWS_S3_SSE", default="AES256")},
         },
