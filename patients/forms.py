@@ -30,7 +30,7 @@ class PatientFilterForm(forms.Form):
         widget=forms.TextInput(
             attrs={
                 "type": "search",
-                "placeholder": "Name, MRN, phone or date of birth",
+                "placeholder": "Name, MRN, phone, birth date",
                 "autocomplete": "off",
             }
         ),

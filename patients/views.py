@@ -171,7 +171,6 @@ def patient_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
             details={"section": "history"},
         )
         raise Http404
-    audit_access(actor=user, obj=patient, action="patient.viewed", details={"tab": tab})
     return _detail_page(request, patient, level=level, tab=tab)
 
 
@@ -185,7 +184,10 @@ def _detail_page(
     note_form: NoteForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    """Render the dashboard (also after a refused action, with its form's errors): every
+    rendering shows patient data, so every rendering is audited."""
     user = _actor(request)
+    audit_access(actor=user, obj=patient, action="patient.viewed", details={"tab": tab})
     context: dict[str, Any] = {
         "patient": patient,
         "tab": tab,

@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from clinic.history import history_context
 from clinic.models import AuditEvent, Role
 from clinic.tests.factories import LocationFactory, MembershipFactory
 from patients.models import Patient, PatientFlag, PatientNote, PatientStatus, PatientStatusChange
@@ -332,3 +333,42 @@ def test_add_note(client, location):
 
 def test_nav_shows_patients(client):
     assert reverse("patients:list").encode() in client.get(reverse("clinic:dashboard")).content
+
+
+def test_dashboard_runs_the_same_number_of_queries_however_long_the_record(
+    client, location, employee
+):
+    from patients import services
+
+    p = PatientFactory(
+        home_location=location,
+        referring_physician=PhysicianFactory(organization=location.organization),
+    )
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(detail(p)).status_code == 200
+            assert client.get(detail(p, "history")).status_code == 200
+        return len(ctx.captured_queries)
+
+    def grow(n: int) -> None:
+        # Attributed changes, as in a request: the history then names its actors.
+        with history_context(actor=employee, origin="test"):
+            for i in range(n):
+                services.patient_note_add(actor=employee, patient=p, text=f"Note {i}")
+                services.patient_update(actor=employee, patient=p, city=f"City {i}")
+
+    grow(3)
+    few = count()
+    grow(27)
+    assert count() == few
+
+
+def test_refused_action_re_renders_the_dashboard_and_is_audited_as_a_view(client, location):
+    p = PatientFactory(home_location=location)
+    response = client.post(
+        reverse("patients:note", kwargs={"public_id": p.public_id}), {"text": ""}
+    )
+    assert response.status_code == 400
+    assert b"Write the note first." in response.content
+    assert AuditEvent.objects.filter(action="patient.viewed", object_id=str(p.public_id)).exists()

@@ -151,7 +151,7 @@ def test_technician_sees_contact_and_flags_but_not_demographics_or_notes(
     staff = make_staff(Role.EMPLOYEE, world["location"])
     services.patient_note_add(actor=staff, patient=patient, text="Confidential clinical remark")
     body = signed_in(tech).get(url("detail", patient)).content.decode()
-    assert "Herepatient" in body and "+12015550123" in body and "Fall risk" in body
+    assert "Herepatient" in body and "(201) 555-0123" in body and "Fall risk" in body
     for hidden in (
         "MRN-HERE",
         "1961",
