@@ -197,3 +197,27 @@ class NoteForm(forms.Form):
         error_messages={"required": "Write the note first."},
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+
+
+class PhysicianForm(forms.Form):
+    first_name = forms.CharField(
+        label="First name", max_length=100, error_messages={"required": "Enter the first name."}
+    )
+    last_name = forms.CharField(
+        label="Last name", max_length=100, error_messages={"required": "Enter the last name."}
+    )
+    practice = forms.CharField(label="Practice", max_length=200, required=False)
+    npi = forms.CharField(
+        label="NPI",
+        max_length=10,
+        help_text="10 digits, from the NPI registry.",
+        error_messages={"required": "Enter the NPI."},
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+    phone = forms.CharField(
+        label="Phone", max_length=30, required=False, widget=forms.TextInput(attrs={"type": "tel"})
+    )
+    fax = forms.CharField(
+        label="Fax", max_length=30, required=False, widget=forms.TextInput(attrs={"type": "tel"})
+    )
+    address = forms.CharField(label="Address", max_length=300, required=False)

@@ -48,6 +48,11 @@ def can_use_patients(user: User) -> bool:
     return user.has_role(Role.ADMIN, Role.EMPLOYEE, Role.CLINICIAN, Role.FIELD_TECHNICIAN)
 
 
+def can_manage_physicians(user: User) -> bool:
+    """The organization's list of referring physicians: office work."""
+    return user.has_role(Role.ADMIN, Role.EMPLOYEE, Role.CLINICIAN)
+
+
 def can_register_patient(user: User) -> bool:
     return user.is_org_admin or bool(full_access_location_ids(user))
 

@@ -13,4 +13,7 @@ urlpatterns = [
     path("<uuid:public_id>/edit", views.patient_edit, name="edit"),
     path("<uuid:public_id>/status", views.patient_status, name="status"),
     path("<uuid:public_id>/notes", views.patient_note, name="note"),
+    path("physicians/", views.physician_list, name="physicians"),
+    path("physicians/new", views.physician_create, name="physician_create"),
+    path("physicians/<uuid:public_id>/", views.physician_edit, name="physician_edit"),
 ]

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import BooleanField, QuerySet
+from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -24,10 +24,10 @@ from clinic.forms.organization import form_apply_error
 from clinic.models import Location, User
 from clinic.selectors import history_for
 from clinic.services.audit import audit_access, audit_record
-from clinic.tenancy import scope_queryset
+from clinic.tenancy import get_scoped, scope_queryset
 
 from . import services
-from .forms import NoteForm, PatientFilterForm, PatientForm, StatusChangeForm
+from .forms import NoteForm, PatientFilterForm, PatientForm, PhysicianForm, StatusChangeForm
 from .models import Patient, PatientNote, PatientStatusChange, Physician
 from .permissions import (
     FULL,
@@ -35,6 +35,7 @@ from .permissions import (
     can_add_note,
     can_change_status,
     can_edit_patient,
+    can_manage_physicians,
     can_register_patient,
     can_see_section,
     can_use_patients,
@@ -143,6 +144,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
         "query_without_view": query_without_view.urlencode(),
         "view_mode": view_mode,
         "can_register": can_register_patient(user),
+        "can_manage_physicians": can_manage_physicians(user),
         "filtered": any(data.get(k) for k in ("q", "status", "location", "flag", "physician")),
     }
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "patient-results":
@@ -354,3 +356,72 @@ def patient_note(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
             messages.success(request, "Note added.")
             return redirect("patients:detail", public_id=patient.public_id)
     return _detail_page(request, patient, level=FULL, tab="details", note_form=form, status=400)
+
+
+# -- referring physicians --------------------------------------------------------------------
+
+PHYSICIANS_SHOWN = 50
+physicians_page = staff_required(check=can_manage_physicians)
+
+
+@physicians_page
+def physician_list(request: HttpRequest) -> HttpResponse:
+    user = _actor(request)
+    q = (request.GET.get("q") or "").strip()[:100]
+    qs = _physicians(user)
+    if q:
+        qs = qs.filter(
+            Q(npi=q)
+            | Q(last_name__icontains=q)
+            | Q(first_name__icontains=q)
+            | Q(practice__icontains=q)
+        )
+    rows = list(qs.order_by("last_name", "first_name", "id")[: PHYSICIANS_SHOWN + 1])
+    return render(
+        request,
+        "patients/physicians.html",
+        {"rows": rows[:PHYSICIANS_SHOWN], "more": len(rows) > PHYSICIANS_SHOWN, "q": q},
+    )
+
+
+@physicians_page
+@require_http_methods(["GET", "POST"])
+def physician_create(request: HttpRequest) -> HttpResponse:
+    form = PhysicianForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            physician = services.physician_create(actor=_actor(request), **form.cleaned_data)
+        except ApplicationError as exc:
+            form_apply_error(form, exc)
+        else:
+            messages.success(request, f"{physician} is on file.")
+            return redirect("patients:physicians")
+    return render(
+        request,
+        "patients/physician_form.html",
+        {"form": form, "creating": True},
+        status=400 if form.errors else 200,
+    )
+
+
+@physicians_page
+@require_http_methods(["GET", "POST"])
+def physician_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    user = _actor(request)
+    physician = get_scoped(Physician, user, public_id=public_id)
+    initial = {f: getattr(physician, f) for f in PhysicianForm.base_fields}
+    form = PhysicianForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.physician_update(actor=user, physician=physician, **form.cleaned_data)
+        except ApplicationError as exc:
+            form_apply_error(form, exc)
+        else:
+            messages.success(request, "Changes saved.")
+            return redirect("patients:physicians")
+    return render(
+        request,
+        "patients/physician_form.html",
+        {"form": form, "physician": physician, "creating": False},
+        status=400 if form.errors else 200,
+    )
