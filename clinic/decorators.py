@@ -7,13 +7,14 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest
+from django.http.response import HttpResponseBase
 
 from clinic.errors import NotFound
 from clinic.errors import PermissionDenied as DomainPermissionDenied
 from clinic.permissions import is_verified_staff
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def staff_required(view: View | None = None, *, check: Callable[[Any], bool] | None = None) -> Any:
@@ -26,7 +27,7 @@ def staff_required(view: View | None = None, *, check: Callable[[Any], bool] | N
 
     def decorate(fn: View) -> View:
         @wraps(fn)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not is_verified_staff(request.user):
                 return redirect_to_login(request.get_full_path())
             if check is not None and not check(request.user):

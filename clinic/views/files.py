@@ -37,7 +37,7 @@ def _expired(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@staff_required  # type: ignore[arg-type]  # its View type predates streaming responses
+@staff_required
 def file_download(request: HttpRequest, token: str) -> HttpResponseBase:
     try:
         grant = files.download_grant_read(token)
