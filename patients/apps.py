@@ -20,3 +20,6 @@ class PatientsConfig(AppConfig):
                 order=20,
             )
         )
+        from patients.documents_services import register_file_access
+
+        register_file_access()

@@ -280,3 +280,6 @@ class PatientAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"Assignment {self.pk}"
+
+
+from patients.documents_models import Document, DocumentVersion  # noqa: E402,F401

@@ -1,0 +1,5 @@
+"""Celery tasks of the patients app (``app.autodiscover_tasks`` imports this module)."""
+
+from patients.documents_tasks import document_text_extract
+
+__all__ = ["document_text_extract"]
