@@ -1,6 +1,6 @@
 """Portal URLs of the patients app (namespace ``patients``)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -16,4 +16,5 @@ urlpatterns = [
     path("physicians/", views.physician_list, name="physicians"),
     path("physicians/new", views.physician_create, name="physician_create"),
     path("physicians/<uuid:public_id>/", views.physician_edit, name="physician_edit"),
+    path("", include("patients.documents_urls")),
 ]

@@ -6,6 +6,7 @@ const entries = {
   portal: "static/src/portal.js",
   calendar: "static/src/calendar.js",
   signature: "static/src/signature.js",
+  documents: "static/src/documents.js",
 };
 
 mkdirSync("static/dist", { recursive: true });
@@ -20,7 +21,7 @@ await build({
   logLevel: "warning",
 });
 await build({
-  entryPoints: { portal: "static/src/portal.css" },
+  entryPoints: { portal: "static/src/portal.css", documents: "static/src/documents.css" },
   bundle: true,
   minify: true,
   outdir: "static/dist/css",

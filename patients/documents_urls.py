@@ -1,0 +1,20 @@
+"""Portal URLs of patient documents (included into the ``patients`` namespace)."""
+
+from django.urls import path
+
+from . import documents_views as views
+
+urlpatterns = [
+    path("<uuid:public_id>/documents", views.patient_documents, name="documents"),
+    path("documents/search", views.document_search, name="document_search"),
+    path(
+        "documents/<uuid:public_id>/versions",
+        views.document_version_upload,
+        name="document_version_upload",
+    ),
+    path(
+        "documents/versions/<uuid:public_id>/download",
+        views.document_version_download,
+        name="document_download",
+    ),
+]
