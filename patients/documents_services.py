@@ -218,6 +218,32 @@ def document_version_add(*, actor: User, document: Document, file: File) -> Docu
     return version
 
 
+@transaction.atomic
+def document_mark_entered_in_error(*, actor: User, document: Document) -> Document:
+    """Take a document uploaded by mistake (wrong patient, wrong file) out of use. Nothing is
+    deleted: the row and its files stay for the record, but it leaves the list, the search and
+    downloads. Marking it twice changes nothing more."""
+    document = (
+        Document.objects.select_for_update()
+        .select_related("patient", "patient__home_location")
+        .get(pk=document.pk)
+    )
+    if not can_upload_documents(actor, document.patient):
+        raise NotFound("That document does not exist or is not available to you.")
+    if document.entered_in_error:
+        return document
+    document.entered_in_error = True
+    document.save(update_fields=["entered_in_error", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="document.entered_in_error",
+        obj=document,
+        location=document.patient.home_location,
+        details={"patient": str(document.patient.public_id)},
+    )
+    return document
+
+
 # -- text extraction -------------------------------------------------------------------------
 
 

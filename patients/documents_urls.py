@@ -13,6 +13,11 @@ urlpatterns = [
         name="document_version_upload",
     ),
     path(
+        "documents/<uuid:public_id>/entered-in-error",
+        views.document_entered_in_error,
+        name="document_entered_in_error",
+    ),
+    path(
         "documents/versions/<uuid:public_id>/download",
         views.document_version_download,
         name="document_download",

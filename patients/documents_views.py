@@ -129,6 +129,17 @@ def document_version_upload(request: HttpRequest, public_id: uuid.UUID) -> HttpR
 
 
 @documents_page_guard
+@require_POST
+def document_entered_in_error(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """Take a document uploaded by mistake out of use (kept, never deleted)."""
+    user = _actor(request)
+    document = document_get_visible(user, public_id)
+    services.document_mark_entered_in_error(actor=user, document=document)
+    messages.success(request, "Document marked as entered in error.")
+    return redirect("patients:documents", public_id=document.patient.public_id)
+
+
+@documents_page_guard
 @require_GET
 def document_version_download(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """A fresh signed link for one version, then off to it: the page never holds links that

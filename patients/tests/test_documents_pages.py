@@ -240,3 +240,57 @@ def test_documents_page_runs_the_same_number_of_queries_for_2_or_12_documents(
     few = count()
     add(10)
     assert count() == few
+
+
+def test_entered_in_error_takes_a_document_out_of_list_search_and_downloads(
+    client, employee, patient
+):
+    (doc,) = document_upload(
+        actor=employee, patient=patient, files=[pdf_upload("Mistaken walrus")], category="general"
+    )
+    document_version_text_extract(version_id=doc.current_version.pk)
+    link = client.get(download(doc.current_version))["Location"]
+    url = reverse("patients:document_entered_in_error", kwargs={"public_id": doc.public_id})
+
+    assert client.post(url).status_code == 302
+    doc.refresh_from_db()
+    assert doc.entered_in_error and DocumentVersion.objects.filter(document=doc).exists()
+    assert client.get(page(patient)).context["documents"] == []
+    assert client.get(SEARCH, {"q": "walrus"}).context["results"] == []
+    assert client.get(link).status_code == 404
+    assert client.post(url).status_code == 404  # gone for good from the pages
+    assert AuditEvent.objects.filter(action="document.entered_in_error").count() == 1
+
+
+@pytest.mark.parametrize("role", [Role.FIELD_TECHNICIAN, Role.SUPPORT])
+def test_technician_and_support_cannot_mark_entered_in_error(
+    signed_in, make_staff, location, employee, patient, role
+):
+    (doc,) = document_upload(
+        actor=employee, patient=patient, files=[pdf_upload()], category="general"
+    )
+    client = signed_in(make_staff(role, location))
+    url = reverse("patients:document_entered_in_error", kwargs={"public_id": doc.public_id})
+    assert client.post(url).status_code == 404
+    doc.refresh_from_db()
+    assert not doc.entered_in_error
+    assert not AuditEvent.objects.filter(action="document.entered_in_error").exists()
+
+
+def test_search_page_runs_the_same_number_of_queries_for_2_or_12_hits(client, employee, patient):
+    def add(n: int) -> None:
+        for _ in range(n):
+            (doc,) = document_upload(
+                actor=employee, patient=patient, files=[pdf_upload("Pelican")], category="general"
+            )
+            document_version_text_extract(version_id=doc.current_version.pk)
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(SEARCH, {"q": "pelican"}).status_code == 200
+        return len(ctx.captured_queries)
+
+    add(2)
+    few = count()
+    add(10)
+    assert count() == few
