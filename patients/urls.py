@@ -18,3 +18,7 @@ urlpatterns = [
     path("physicians/<uuid:public_id>/", views.physician_edit, name="physician_edit"),
     path("", include("patients.documents_urls")),
 ]
+
+from .clinical_urls import urlpatterns as clinical_urlpatterns  # noqa: E402
+
+urlpatterns += clinical_urlpatterns

@@ -85,10 +85,14 @@ def two_orgs(db):
 
 def _extra_rows_for_org_a(location):
     """Later apps add a row of each of their models for organization A here (via factories)."""
+    from patients.tests.clinical_factories import clinical_rows_for_tenant_walk
     from patients.tests.documents_factories import document_rows_for_tenant_walk
     from patients.tests.factories import patient_rows_for_tenant_walk
 
-    return [lambda: document_rows_for_tenant_walk(patient_rows_for_tenant_walk(location))]
+    return [
+        lambda: document_rows_for_tenant_walk(patient_rows_for_tenant_walk(location)),
+        lambda: clinical_rows_for_tenant_walk(location),
+    ]
 
 
 def _rows_of(org) -> dict[type[models.Model], list[models.Model]]:
