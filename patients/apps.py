@@ -23,3 +23,4 @@ class PatientsConfig(AppConfig):
         from patients.documents_services import register_file_access
 
         register_file_access()
+        __import__("patients.referrals_services").referrals_services.register_nav()

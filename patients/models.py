@@ -284,3 +284,4 @@ class PatientAssignment(models.Model):
 
 from patients.documents_models import Document, DocumentVersion  # noqa: E402,F401
 from patients.clinical_models import *  # noqa: E402,F401,F403
+from patients.referrals_models import *  # noqa: E402,F403

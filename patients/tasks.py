@@ -3,3 +3,4 @@
 from patients.documents_tasks import document_text_extract
 
 __all__ = ["document_text_extract"]
+from patients.referrals_tasks import authorizations_warn_expiring_task  # noqa: F401

@@ -22,3 +22,4 @@ urlpatterns = [
 from .clinical_urls import urlpatterns as clinical_urlpatterns  # noqa: E402
 
 urlpatterns += clinical_urlpatterns
+urlpatterns += [path("", include("patients.referrals_urls"))]

@@ -88,10 +88,12 @@ def _extra_rows_for_org_a(location):
     from patients.tests.clinical_factories import clinical_rows_for_tenant_walk
     from patients.tests.documents_factories import document_rows_for_tenant_walk
     from patients.tests.factories import patient_rows_for_tenant_walk
+    from patients.tests.referrals_factories import referral_rows_for_tenant_walk
 
     return [
         lambda: document_rows_for_tenant_walk(patient_rows_for_tenant_walk(location)),
         lambda: clinical_rows_for_tenant_walk(location),
+        lambda: referral_rows_for_tenant_walk(location),
     ]
 
 

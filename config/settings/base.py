@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -144,6 +145,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 0, "socket_connect_timeout": 2
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "clinic.tasks.outbox_sweep", "schedule": 15.0},
+    "authorizations-warn-expiring": {
+        "task": "patients.authorizations_warn_expiring_task",
+        "schedule": crontab(hour=7, minute=0),
+    },
 }
 
 # ---------------------------------------------------------------- encryption at rest
