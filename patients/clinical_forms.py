@@ -84,7 +84,7 @@ class VerifyForm(forms.Form):
 class PayerForm(forms.Form):
     name = forms.CharField(label="Payer name", max_length=200)
     payer_code = forms.CharField(label="Payer id", max_length=40, required=False)
-    kind = forms.ChoiceField(label="Kind", choices=PayerKind.choices)
+    kind = forms.ChoiceField(label="Kind", choices=PayerKind.choices, initial=PayerKind.COMMERCIAL)
 
     prefix = "payer"
 

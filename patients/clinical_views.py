@@ -117,7 +117,6 @@ def _insurance_page(
     if can_edit:
         context["policy_form"] = policy_form or PolicyForm(payers=_payers(user))
         context["payer_form"] = payer_form or PayerForm()
-        context["verify_form"] = VerifyForm()
     return render(request, "patients/clinical/insurance.html", context, status=status)
 
 
