@@ -35,6 +35,7 @@ from .referrals_models import (
 
 if TYPE_CHECKING:
     from .clinical_models import Payer
+    from .documents_models import Document
     from .models import Patient, Physician
 
 
@@ -182,6 +183,27 @@ def referral_assign(*, actor: User, referral: Referral, assignee: User | None) -
         action="referral.assigned",
         obj=referral,
         details={"assignee": assignee.pk if assignee else None},
+    )
+    return referral
+
+
+@transaction.atomic
+def referral_documents_set(
+    *, actor: User, referral: Referral, documents: list[Document]
+) -> Referral:
+    """Link exactly ``documents`` (the referral letter, the sleep study...) to the referral."""
+    _require_worker(actor, referral.patient)
+    for document in documents:
+        if document.patient_id != referral.patient_id or document.entered_in_error:
+            raise ApplicationError(
+                "Choose documents of this patient.", extra={"field": "documents"}
+            )
+    referral.documents.set(documents)
+    audit_record(
+        actor=actor,
+        action="referral.documents_linked",
+        obj=referral,
+        details={"count": len(documents)},
     )
     return referral
 

@@ -30,6 +30,8 @@ from clinic.tenancy import scope_queryset
 
 from . import referrals_services as services
 from .clinical_models import Payer
+from .documents_models import Document
+from .documents_selectors import documents_visible_to
 from .models import Patient, Physician
 from .referrals_models import Authorization, Referral, ReferralStatus
 from .selectors import patient_get_visible, patients_visible_to
@@ -137,6 +139,31 @@ class ReferralForm(forms.Form):
             self.initial.setdefault("received_on", timezone.localdate())
             if patient.referring_physician is not None:
                 self.initial.setdefault("physician", patient.referring_physician.public_id)
+
+
+class DocumentChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        label = obj.get_category_display()
+        if obj.description:
+            label += f": {obj.description}"
+        return f"{label} ({obj.created_at:%Y-%m-%d})"
+
+
+class DocumentsForm(forms.Form):
+    documents = DocumentChoiceField(
+        Document.objects.none(),
+        to_field_name="public_id",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Linked documents",
+        error_messages={"invalid_choice": "Choose documents of this patient."},
+    )
+
+    def __init__(self, *args: Any, user: User, patient: Patient, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["documents"].queryset = (  # type: ignore[attr-defined]
+            documents_visible_to(user).filter(patient=patient).order_by("-created_at", "-id")
+        )
 
 
 class AdvanceForm(forms.Form):
@@ -293,10 +320,14 @@ def _referral_page(
     *,
     advance_form: AdvanceForm | None = None,
     assign_form: AssignForm | None = None,
+    documents_form: DocumentsForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
     user = _actor(request)
     patient = referral.patient
+    linked = list(
+        referral.documents.filter(entered_in_error=False).select_related("current_version")
+    )
     audit_access(actor=user, obj=patient, action="patient.viewed", details={"tab": "referral"})
     can_work = services.can_work_referrals(user, patient)
     next_status = services.REFERRAL_NEXT.get(referral.status)
@@ -312,7 +343,11 @@ def _referral_page(
             patient=patient,
             initial={"assignee": referral.assigned_to.public_id if referral.assigned_to else None},
         ),
-        "documents": referral.documents.all(),
+        "documents": linked,
+        "documents_form": documents_form
+        or DocumentsForm(
+            user=user, patient=patient, initial={"documents": [d.public_id for d in linked]}
+        ),
         "tz": patient.home_location.timezone,
     }
     return render(request, "patients/referrals/detail.html", context, status=status)
@@ -370,6 +405,27 @@ def referral_assign(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
             messages.success(request, "Assignment saved.")
             return redirect("patients:referral_detail", public_id=referral.public_id)
     return _referral_page(request, referral, assign_form=form, status=400)
+
+
+@guard
+@require_POST
+def referral_documents(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    user = _actor(request)
+    referral = _referral(user, public_id)
+    if not services.can_work_referrals(user, referral.patient):
+        raise Http404
+    form = DocumentsForm(request.POST, user=user, patient=referral.patient)
+    if form.is_valid():
+        try:
+            services.referral_documents_set(
+                actor=user, referral=referral, documents=list(form.cleaned_data["documents"])
+            )
+        except ApplicationError as exc:
+            form_apply_error(form, exc)
+        else:
+            messages.success(request, "Linked documents saved.")
+            return redirect("patients:referral_detail", public_id=referral.public_id)
+    return _referral_page(request, referral, documents_form=form, status=400)
 
 
 @guard

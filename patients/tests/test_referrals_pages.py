@@ -287,6 +287,8 @@ def test_others_get_404_everywhere_and_nothing_changes(
     posts = [
         (reverse("patients:referral_status", kwargs={"public_id": rid}), {"to": "CONTACTED"}),
         (reverse("patients:authorization_units", kwargs={"public_id": aid}), {"units": "1"}),
+        (reverse("patients:referral_assign", kwargs={"public_id": rid}), {"assignee": ""}),
+        (reverse("patients:referral_documents", kwargs={"public_id": rid}), {}),
     ]
     for url, data in posts:
         assert client.post(url, data).status_code == 404, url
@@ -302,3 +304,36 @@ def test_others_get_404_everywhere_and_nothing_changes(
     auth.refresh_from_db()
     assert referral.status == ReferralStatus.RECEIVED and auth.units_used == 0
     assert not AuditEvent.objects.filter(actor=user, action__startswith="patient.viewed").exists()
+
+
+def test_link_the_patients_documents_to_a_referral(client, employee, referral, location):
+    from patients.documents_services import document_upload
+    from patients.tests.documents_factories import pdf_upload
+
+    [letter] = document_upload(
+        actor=employee,
+        patient=referral.patient,
+        files=[pdf_upload("Referral letter")],
+        category="general",
+        description="Referral letter",
+    )
+    [foreign] = document_upload(
+        actor=employee,
+        patient=PatientFactory(home_location=location),
+        files=[pdf_upload("Other")],
+        category="general",
+    )
+    url = reverse("patients:referral_documents", kwargs={"public_id": referral.public_id})
+    refused = client.post(url, {"documents": [str(letter.public_id), str(foreign.public_id)]})
+    assert refused.status_code == 400
+    assert "Choose documents of this patient." in refused.content.decode()
+    assert not referral.documents.exists()
+    assert client.post(url, {"documents": [str(letter.public_id)]}).status_code == 302
+    assert list(referral.documents.all()) == [letter]
+    page = client.get(reverse("patients:referral_detail", kwargs={"public_id": referral.public_id}))
+    download = reverse(
+        "patients:document_download", kwargs={"public_id": letter.current_version.public_id}
+    )
+    assert download in page.content.decode()
+    assert client.post(url, {}).status_code == 302
+    assert not referral.documents.exists()
