@@ -48,6 +48,7 @@ __all__ = [
     "insurance_policy_update",
     "insurance_policy_verify",
     "medical_history_update",
+    "member_id_hashes_recompute",
     "payer_add",
     "policies_find_by_member_id",
     "study_add",
@@ -322,6 +323,30 @@ def policies_find_by_member_id(*, user: User, member_id: str) -> QuerySet[Insura
         .select_related("patient", "payer")
         .order_by("-is_active", "rank", "-id")
     )
+
+
+def member_id_hashes_recompute(*, batch_size: int = 500) -> int:
+    """Recompute every policy's member-id hash from the decrypted value, after FIELD_HASH_KEY
+    changed (docs/encryption.md: the owning app must do it). Batches in primary-key order, each
+    locked, so a concurrent edit is never overwritten. Returns how many hashes changed."""
+    changed = 0
+    last_pk = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                InsurancePolicy.objects.select_for_update()
+                .filter(pk__gt=last_pk)
+                .order_by("pk")
+                .only("pk", "member_id", "member_id_hash")[:batch_size]
+            )
+            if not batch:
+                return changed
+            for policy in batch:
+                digest = lookup_hash(policy.member_id or "")
+                if digest != policy.member_id_hash:
+                    InsurancePolicy.objects.filter(pk=policy.pk).update(member_id_hash=digest)
+                    changed += 1
+            last_pk = batch[-1].pk
 
 
 # -- medical history -------------------------------------------------------------------------

@@ -266,3 +266,33 @@ def test_audit_rows_name_ids_only_never_the_member_id_or_plan(employee, patient,
     for secret in ("8841", "99887766", "Gold", "GRP", "Subscriber", patient.last_name):
         assert secret not in dumped
     assert rows[1].details == {"patient": str(patient.public_id), "fields": ["member_id"]}
+
+
+# -- keys -------------------------------------------------------------------------------------
+
+OLD_KEY = "dGFuZGVtLXRlc3Qtb25seS1maWVsZC1rZXktMDAwMDE="
+NEW_KEY = "dGFuZGVtLXRlc3Qtb25seS1maWVsZC1rZXktMDAwMDI="
+
+
+def test_member_ids_survive_a_key_rotation(employee, patient, payer, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.FIELD_ENCRYPTION_KEYS = [OLD_KEY]
+    policy = add(employee, patient, payer, member_id=MEMBER_ID)
+    settings.FIELD_ENCRYPTION_KEYS = [NEW_KEY, OLD_KEY]
+    call_command("rotate_encryption", stdout=StringIO())
+    settings.FIELD_ENCRYPTION_KEYS = [NEW_KEY]
+    assert InsurancePolicy.objects.get(pk=policy.pk).member_id == MEMBER_ID
+    assert list(services.policies_find_by_member_id(user=employee, member_id=MEMBER_ID)) == [policy]
+
+
+def test_hashes_are_recomputed_after_the_hash_key_changes(employee, patient, payer, settings):
+    policy = add(employee, patient, payer, member_id=MEMBER_ID)
+    add(employee, patient, payer, rank="SECONDARY")  # no member id: stays blank
+    settings.FIELD_HASH_KEY = "another-test-only-hash-key-" + "k" * 20
+    assert not services.policies_find_by_member_id(user=employee, member_id=MEMBER_ID).exists()
+    assert services.member_id_hashes_recompute(batch_size=1) == 1
+    assert list(services.policies_find_by_member_id(user=employee, member_id=MEMBER_ID)) == [policy]
+    assert services.member_id_hashes_recompute() == 0
