@@ -294,3 +294,14 @@ def test_a_new_end_date_gets_its_own_warnings(location, staff):
     assert not auth.warnings.exists()
     assert services.authorizations_warn_expiring(today=today) == 1
     assert list(auth.warnings.values_list("days_before", flat=True)) == [30]
+
+
+def test_beat_runs_the_warning_task_daily_at_seven_utc():
+    from config.celery import app
+    from config.settings import base as settings  # the test settings switch beat off
+
+    entry = settings.CELERY_BEAT_SCHEDULE["authorizations-warn-expiring"]
+    app.loader.import_default_modules()
+    assert entry["task"] in app.tasks
+    assert entry["schedule"].hour == {7} and entry["schedule"].minute == {0}
+    assert settings.CELERY_TIMEZONE == "UTC"

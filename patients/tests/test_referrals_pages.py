@@ -337,3 +337,30 @@ def test_link_the_patients_documents_to_a_referral(client, employee, referral, l
     assert download in page.content.decode()
     assert client.post(url, {}).status_code == 302
     assert not referral.documents.exists()
+
+
+@pytest.mark.parametrize("page", ["authorizations", "authorizations_expiring", "referrals"])
+def test_patient_and_expiring_pages_run_a_constant_number_of_queries(client, patient, page):
+    url = (
+        reverse("patients:authorizations_expiring")
+        if page == "authorizations_expiring"
+        else reverse(f"patients:{page}", kwargs={"public_id": patient.public_id})
+    )
+    today = _today()
+
+    def add() -> None:
+        AuthorizationFactory(
+            patient=patient, valid_from=today, valid_to=today + datetime.timedelta(days=9)
+        )
+        ReferralFactory(patient=patient)
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    add()
+    few = count()
+    for _ in range(6):
+        add()
+    assert count() == few
