@@ -282,6 +282,8 @@ class PatientAssignment(models.Model):
         return f"Assignment {self.pk}"
 
 
+# The record's other parts live in their own modules, each importing Patient from here;
+# importing them last registers their models with the app. (Next step: a models package.)
+from patients.clinical_models import *  # noqa: E402,F403
 from patients.documents_models import Document, DocumentVersion  # noqa: E402,F401
-from patients.clinical_models import *  # noqa: E402,F401,F403
 from patients.referrals_models import *  # noqa: E402,F403
