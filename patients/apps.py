@@ -1,5 +1,7 @@
 """Patients: records, lifecycle, insurance, referrals, authorizations and documents."""
 
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -21,6 +23,16 @@ class PatientsConfig(AppConfig):
             )
         )
         from patients.documents_services import register_file_access
+        from patients.referrals_services import register_nav
 
         register_file_access()
-        __import__("patients.referrals_services").referrals_services.register_nav()
+        register_nav()
+
+    def seed_demo(self, *, admin: Any, locations: list[Any], users: dict[str, Any]) -> None:
+        """Called by ``manage.py seed_demo`` inside its transaction."""
+        from clinic.models import Role
+        from patients.demo import demo_patients_seed
+
+        demo_patients_seed(
+            admin=admin, locations=locations, technician=users.get(Role.FIELD_TECHNICIAN)
+        )

@@ -12,6 +12,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
+from django.apps import apps
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
@@ -179,6 +180,11 @@ class Command(BaseCommand):
                 for key in keys[1:]:
                     membership_add(actor=admin, user=user, location=locations[key], role=role)
                 users[role] = user
+            # Each app may add its own demo records (AppConfig.seed_demo), through its services.
+            for config in apps.get_app_configs():
+                hook = getattr(config, "seed_demo", None)
+                if hook is not None:
+                    hook(admin=admin, locations=list(locations.values()), users=users)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         self._welcome(users)
