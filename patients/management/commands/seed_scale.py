@@ -1,0 +1,392 @@
+"""``manage.py seed_scale``: a realistic, large patient dataset for benchmarks and load tests.
+
+One new organization with ``--locations`` locations and ``--patients-per-location`` patients
+each, plus referring physicians, payers, insurance policies and referrals, loaded with
+PostgreSQL COPY in batches of one location. Names come from fixed lists with a seeded RNG
+(the same ``--seed`` gives the same people), so benchmark queries can name real rows.
+
+Choices made for speed, all visible in the data:
+
+- Member ids are encrypted (``clinic.crypto.encrypt_text``) and hashed (``lookup_hash``) for
+  a fixed pool of ``--member-id-pool`` distinct values that policies share: encrypting five
+  million values would take longer than the rest of the load, and every stored value is
+  still a real ciphertext the application decrypts.
+- Patients, policies and referrals are loaded with ``session_replication_role = replica``
+  (superuser only), which skips row triggers: seed data has no change history (pghistory)
+  and its foreign keys are right by construction. The role is restored afterwards.
+- Ids come from the tables' own sequences, reserved in one step per batch, so the rows live
+  beside real ones; run it offline (nothing else inserting patients meanwhile).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, models, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from clinic.crypto import encrypt_text, lookup_hash
+from clinic.models import Location, Organization
+from patients.models import (
+    InsurancePolicy,
+    Patient,
+    PatientFlag,
+    PatientStatus,
+    Payer,
+    Physician,
+    Referral,
+    normalize_name,
+)
+
+# Common US first and last names, most frequent first (the RNG weights them so), with a few
+# that people often misspell (Nguyen, Schneider, Kowalczyk, Thompson, McDonald, O'Brien).
+FIRST_NAMES = [
+    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David",
+    "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas",
+    "Sarah", "Charles", "Karen", "Christopher", "Lisa", "Daniel", "Nancy", "Matthew", "Betty",
+    "Anthony", "Margaret", "Mark", "Sandra", "Donald", "Ashley", "Steven", "Kimberly", "Paul",
+    "Emily", "Andrew", "Donna", "Joshua", "Michelle", "Kenneth", "Carol", "Kevin", "Amanda",
+    "Brian", "Dorothy", "George", "Melissa", "Timothy", "Deborah", "Siobhan", "Bartholomew",
+    "Guadalupe", "Xiomara", "Krzysztof", "Nguyet", "Aoife", "Rhiannon", "Jacqueline", "Zoë",
+]  # fmt: skip
+LAST_NAMES = [
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
+    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor",
+    "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez",
+    "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright",
+    "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall",
+    "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Schneider", "Kowalczyk",
+    "McDonald", "O'Brien", "Fitzgerald", "Abernathy", "Papadopoulos", "Wojciechowski",
+    "Featherstonehaugh", "Bhattacharya", "Oyelaran", "Van der Berg", "St. Claire", "Müller",
+]  # fmt: skip
+STREETS = ["Main St", "Oak Ave", "Maple Dr", "Cedar Ln", "Park Rd", "Elm St", "Pine Ct"]
+CITIES = [
+    ("Boston", "MA", "617"), ("Chicago", "IL", "312"), ("Houston", "TX", "713"),
+    ("Seattle", "WA", "206"), ("Miami", "FL", "305"), ("Atlanta", "GA", "404"),
+    ("Portland", "OR", "503"), ("Phoenix", "AZ", "602"), ("Denver", "CO", "303"),
+    ("New York", "NY", "212"),
+]  # fmt: skip
+PAYERS = [
+    ("Medicare Part B", "medicare"), ("Medicaid", "medicaid"), ("Aetna", "commercial"),
+    ("Blue Cross Blue Shield", "commercial"), ("Cigna", "commercial"),
+    ("UnitedHealthcare", "commercial"), ("Humana", "commercial"), ("Kaiser", "commercial"),
+]  # fmt: skip
+REFERRAL_REASONS = [
+    "Hearing evaluation", "Hearing aid fitting", "Tinnitus assessment", "Balance testing",
+    "Follow-up after audiogram", "Sudden hearing loss",
+]  # fmt: skip
+STATUS_WEIGHTS = [
+    (PatientStatus.ACTIVE, 45), (PatientStatus.COMPLETED, 20),
+    (PatientStatus.PENDING_SCHEDULE, 10), (PatientStatus.SCHEDULED, 10),
+    (PatientStatus.INACTIVE, 8), (PatientStatus.PENDING_CLAIM, 3),
+    (PatientStatus.OUTSTANDING_BALANCE, 2), (PatientStatus.TRANSFERRED, 2),
+]  # fmt: skip
+PHYSICIANS_PER_LOCATION = 8
+
+
+def _zipf_weights(n: int) -> list[float]:
+    return [1 / (rank + 1) ** 0.8 for rank in range(n)]
+
+
+def phone_e164(rng: random.Random, area: str) -> str:
+    """A valid, dialable-looking US number: exchange 201-989, never N11 nor 555."""
+    while True:
+        exchange = rng.randint(201, 989)
+        if exchange % 100 != 11 and exchange != 555:
+            return f"+1{area}{exchange}{rng.randint(0, 9999):04d}"
+
+
+def npi_with_check(body: str) -> str:
+    """Nine digits plus the Luhn check digit (see patients.models.npi_is_valid)."""
+    total = 24
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return body + str((10 - total % 10) % 10)
+
+
+def _reserve_ids(table: str, count: int) -> int:
+    """The first of ``count`` consecutive ids taken from ``table``'s id sequence."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+        sequence = cursor.fetchone()[0]
+        cursor.execute("SELECT nextval(%s)", [sequence])
+        first = int(cursor.fetchone()[0])
+        if count > 1:
+            cursor.execute("SELECT setval(%s, %s)", [sequence, first + count - 1])
+    return first
+
+
+def copy_rows(model: type[models.Model], rows: Iterable[dict[str, Any]]) -> int:
+    """COPY ``rows`` (dicts by attname; missing fields take the model's defaults) into
+    ``model``'s table; returns how many."""
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        return 0
+    # Without an id the table's identity column numbers the rows.
+    fields = [
+        f for f in model._meta.concrete_fields if not (f.primary_key and f.attname not in first)
+    ]
+    constant: dict[str, Any] = {}
+    per_row: dict[str, models.Field[Any, Any]] = {}
+    for field in fields:
+        if callable(field.default):
+            per_row[field.attname] = field
+        elif field.has_default():
+            constant[field.attname] = field.get_default()
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    names = [f.attname for f in fields]
+    count = 0
+    raw = connection.cursor().cursor  # the psycopg cursor: Django has no COPY API
+    with raw.copy(f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN') as copy:
+        for row in itertools.chain([first], rows):
+            values = []
+            for name in names:
+                if name in row:
+                    values.append(row[name])
+                elif name in per_row:
+                    values.append(per_row[name].get_default())
+                else:
+                    values.append(constant.get(name))
+            copy.write_row(values)
+            count += 1
+    return count
+
+
+class Command(BaseCommand):
+    help = "Load a large, realistic organization of patients with COPY (for benchmarks)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--locations", type=int, default=500)
+        parser.add_argument("--patients-per-location", type=int, default=10000)
+        parser.add_argument("--org", default="scale", help="slug of the organization to create")
+        parser.add_argument(
+            "--seed", type=int, default=1, help="random seed (same seed, same data)"
+        )
+        parser.add_argument("--member-id-pool", type=int, default=5000)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        locations = options["locations"]
+        per_location = options["patients_per_location"]
+        if locations < 1 or per_location < 0 or options["member_id_pool"] < 1:
+            raise CommandError("--locations and --member-id-pool must be at least 1.")
+        slug = slugify(options["org"])
+        if not slug:
+            raise CommandError("--org must be a slug, e.g. 'scale'.")
+        if Organization.objects.filter(slug=slug).exists():
+            raise CommandError(
+                f"Organization '{slug}' already exists; seed_scale only creates new ones. "
+                "Choose another --org."
+            )
+        started = timezone.now()
+        totals = seed(
+            slug=slug,
+            locations=locations,
+            per_location=per_location,
+            seed_value=options["seed"],
+            member_id_pool=options["member_id_pool"],
+            progress=self.stdout.write if options["verbosity"] > 1 else None,
+        )
+        took = (timezone.now() - started).total_seconds()
+        self.stdout.write(
+            f"Organization '{slug}': "
+            + ", ".join(f"{n:,} {label}" for label, n in totals.items())
+            + f" in {took:.1f} s."
+        )
+
+
+@transaction.atomic
+def seed(
+    *,
+    slug: str,
+    locations: int,
+    per_location: int,
+    seed_value: int = 1,
+    member_id_pool: int = 5000,
+    progress: Any = None,
+) -> dict[str, int]:
+    """Create organization ``slug`` and its data; returns row counts by kind."""
+    rng = random.Random(seed_value)  # noqa: S311 - test data, not secrets
+    now = timezone.now()
+    org = Organization.objects.create(name=f"Scale {slug}", slug=slug)
+    city_of = [CITIES[i % len(CITIES)] for i in range(locations)]
+    locs = Location.objects.bulk_create(
+        [
+            Location(
+                organization=org,
+                name=f"{city_of[i][0]} clinic {i + 1}",
+                address=f"{100 + i} {rng.choice(STREETS)}, {city_of[i][0]}, {city_of[i][1]}",
+                phone=phone_e164(rng, city_of[i][2]),
+            )
+            for i in range(locations)
+        ]
+    )
+    npis = rng.sample(range(100_000_000, 299_999_999), locations * PHYSICIANS_PER_LOCATION)
+    physicians = Physician.objects.bulk_create(
+        [
+            Physician(
+                organization=org,
+                first_name=rng.choice(FIRST_NAMES),
+                last_name=rng.choice(LAST_NAMES),
+                practice=f"{city_of[i // PHYSICIANS_PER_LOCATION][0]} ENT Associates",
+                npi=npi_with_check(str(npis[i])),
+                phone=phone_e164(rng, city_of[i // PHYSICIANS_PER_LOCATION][2]),
+            )
+            for i in range(locations * PHYSICIANS_PER_LOCATION)
+        ]
+    )
+    payers = Payer.objects.bulk_create(
+        [Payer(organization=org, name=name, kind=kind) for name, kind in PAYERS]
+    )
+    pool = []
+    for _ in range(member_id_pool):
+        member = f"{rng.choice('ABCDEFGHJKLMNPQRSTUVWXYZ')}{rng.randint(10**8, 10**9 - 1)}"
+        pool.append((encrypt_text(member), lookup_hash(member)))
+
+    first_weights = _zipf_weights(len(FIRST_NAMES))
+    last_weights = _zipf_weights(len(LAST_NAMES))
+    statuses = [s for s, _w in STATUS_WEIGHTS]
+    status_weights = [w for _s, w in STATUS_WEIGHTS]
+    flag_values = list(PatientFlag.values)
+    dob_start = date(1925, 1, 1).toordinal()
+    dob_span = date(2022, 12, 31).toordinal() - dob_start
+    totals = {"locations": locations, "physicians": len(physicians), "patients": 0}
+    totals.update({"insurance policies": 0, "referrals": 0})
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW session_replication_role")
+        previous_role = cursor.fetchone()[0]
+        cursor.execute("SET LOCAL session_replication_role = replica")
+    # SET LOCAL ends with the transaction, so an error needs no clean-up; on success the
+    # role is put back before ANALYZE and whatever the caller does next in the transaction.
+    for index, loc in enumerate(locs):
+        city, state, area = city_of[index]
+        loc_physicians = physicians[
+            index * PHYSICIANS_PER_LOCATION : (index + 1) * PHYSICIANS_PER_LOCATION
+        ]
+        first_id = _reserve_ids(Patient._meta.db_table, per_location) if per_location else 0
+        patients: list[dict[str, Any]] = []
+        for n in range(per_location):
+            first = rng.choices(FIRST_NAMES, first_weights)[0]
+            last = rng.choices(LAST_NAMES, last_weights)[0]
+            middle = rng.choice(FIRST_NAMES)[0] if rng.random() < 0.3 else ""
+            preferred = first[:3] if rng.random() < 0.05 else ""
+            flags = rng.sample(flag_values, rng.choice((1, 1, 2))) if rng.random() < 0.1 else []
+            physician = rng.choice(loc_physicians) if rng.random() < 0.8 else None
+            patients.append(
+                {
+                    "id": first_id + n,
+                    "public_id": uuid.uuid4(),
+                    "created_at": now,
+                    "updated_at": now,
+                    "organization_id": org.pk,
+                    "home_location_id": loc.pk,
+                    "mrn": f"{index + 1:04d}{n + 1:07d}",
+                    "first_name": first,
+                    "middle_name": middle,
+                    "last_name": last,
+                    "preferred_name": preferred,
+                    "search_name": normalize_name(first, middle, last, preferred),
+                    "date_of_birth": date.fromordinal(dob_start + rng.randrange(dob_span)),
+                    "sex": rng.choice("FFMMU"),
+                    "phone_mobile": phone_e164(rng, area) if rng.random() < 0.85 else "",
+                    "phone_home": phone_e164(rng, area) if rng.random() < 0.3 else "",
+                    "email": f"{normalize_name(first)}.{n}@example.com"
+                    if rng.random() < 0.4
+                    else "",
+                    "address_line1": f"{rng.randint(1, 9999)} {rng.choice(STREETS)}",
+                    "city": city,
+                    "state": state,
+                    "postal_code": f"{rng.randint(10000, 99999)}",
+                    "flags": flags,
+                    "status": rng.choices(statuses, status_weights)[0],
+                    "referring_physician_id": physician.pk if physician else None,
+                }
+            )
+        totals["patients"] += copy_rows(Patient, patients)
+        totals["insurance policies"] += copy_rows(
+            InsurancePolicy, _policies(rng, org.pk, patients, payers, pool, now)
+        )
+        totals["referrals"] += copy_rows(Referral, _referrals(rng, org.pk, patients, now))
+        if progress and (index + 1) % 10 == 0:
+            progress(f"  {index + 1}/{locations} locations, {totals['patients']:,} patients")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('session_replication_role', %s, true)", [previous_role])
+    with connection.cursor() as cursor:
+        for model in (Patient, InsurancePolicy, Referral, Physician):
+            cursor.execute(f'ANALYZE "{model._meta.db_table}"')
+    return totals
+
+
+def _policies(
+    rng: random.Random,
+    org_id: int,
+    patients: Sequence[dict[str, Any]],
+    payers: Sequence[Payer],
+    pool: Sequence[tuple[str, str]],
+    now: Any,
+) -> Iterable[dict[str, Any]]:
+    """Nine patients in ten have a primary policy, one in five a secondary too."""
+    for patient in patients:
+        ranks = []
+        if rng.random() < 0.9:
+            ranks.append("PRIMARY")
+            if rng.random() < 0.22:
+                ranks.append("SECONDARY")
+        for rank in ranks:
+            member_id, member_hash = rng.choice(pool)
+            start = date(2020, 1, 1) + timedelta(days=rng.randrange(1800))
+            yield {
+                "public_id": uuid.uuid4(),
+                "created_at": now,
+                "updated_at": now,
+                "organization_id": org_id,
+                "patient_id": patient["id"],
+                "rank": rank,
+                "payer_id": rng.choice(payers).pk,
+                "plan_name": "Standard",
+                "member_id": member_id,
+                "member_id_hash": member_hash,
+                "group_number": f"G{rng.randint(1000, 99999)}",
+                "subscriber_name": f"{patient['first_name']} {patient['last_name']}",
+                "effective_from": start,
+                "is_active": True,
+            }
+
+
+def _referrals(
+    rng: random.Random,
+    org_id: int,
+    patients: Sequence[dict[str, Any]],
+    now: Any,
+) -> Iterable[dict[str, Any]]:
+    """Patients with a referring physician have one referral from them, mostly closed."""
+    today = now.date()
+    for patient in patients:
+        if patient["referring_physician_id"] is None:
+            continue
+        yield {
+            "public_id": uuid.uuid4(),
+            "created_at": now,
+            "updated_at": now,
+            "organization_id": org_id,
+            "patient_id": patient["id"],
+            "physician_id": patient["referring_physician_id"],
+            "received_on": today - timedelta(days=rng.randrange(1500)),
+            "reason": rng.choice(REFERRAL_REASONS),
+            "status": rng.choices(
+                ["CLOSED", "SCHEDULED", "CONTACTED", "RECEIVED"], [70, 10, 10, 10]
+            )[0],
+        }

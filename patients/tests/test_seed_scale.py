@@ -1,0 +1,104 @@
+"""``manage.py seed_scale`` at a tiny size: counts, tenant scoping, valid phones, member ids
+the application can decrypt and find, no change history, and a clear refusal to reseed."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import phonenumbers
+import pytest
+from django.core.management import CommandError, call_command
+
+from clinic.crypto import lookup_hash
+from clinic.models import Location, Organization
+from patients.models import (
+    InsurancePolicy,
+    Patient,
+    PatientStatus,
+    Physician,
+    Referral,
+    normalize_name,
+    npi_is_valid,
+)
+from patients.selectors import patient_search
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def seeded() -> Organization:
+    out = StringIO()
+    call_command(
+        "seed_scale",
+        "--locations=2",
+        "--patients-per-location=20",
+        "--org=tiny",
+        "--member-id-pool=5",
+        stdout=out,
+    )
+    assert "40 patients" in out.getvalue()
+    return Organization.objects.get(slug="tiny")
+
+
+def test_seed_scale_creates_the_requested_locations_and_patients(seeded):
+    locations = list(Location.objects.filter(organization=seeded))
+    assert len(locations) == 2
+    for location in locations:
+        assert Patient.objects.filter(home_location=location).count() == 20
+    assert Patient.objects.filter(organization=seeded).count() == 40
+
+
+def test_seeded_rows_belong_to_the_organization_and_a_location_of_it(seeded):
+    patients = Patient.objects.filter(organization=seeded)
+    own_locations = set(Location.objects.filter(organization=seeded).values_list("id", flat=True))
+    assert set(patients.values_list("home_location_id", flat=True)) == own_locations
+    physicians = Physician.objects.filter(organization=seeded)
+    assert physicians.exists()
+    assert all(npi_is_valid(p.npi) for p in physicians)
+    assert not patients.exclude(referring_physician__isnull=True).exclude(
+        referring_physician__organization=seeded
+    )
+    policies = InsurancePolicy.objects.filter(organization=seeded)
+    assert policies.exists()
+    assert not policies.exclude(patient__organization=seeded).exists()
+    assert not policies.exclude(payer__organization=seeded).exists()
+    assert not Referral.objects.filter(organization=seeded).exclude(patient__organization=seeded)
+    assert Referral.objects.filter(organization=seeded).exists()
+
+
+def test_seeded_patients_have_valid_e164_phones_known_statuses_and_searchable_names(seeded):
+    patients = list(Patient.objects.filter(organization=seeded))
+    phones = [p for patient in patients for p in (patient.phone_mobile, patient.phone_home) if p]
+    assert phones
+    for phone in phones:
+        parsed = phonenumbers.parse(phone, None)
+        assert phonenumbers.is_valid_number(parsed), phone
+        assert phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) == phone
+    assert {p.status for p in patients} <= set(PatientStatus.values)
+    assert len({p.mrn for p in patients}) == 40
+    someone = patients[0]
+    assert someone.search_name == normalize_name(
+        someone.first_name, someone.middle_name, someone.last_name, someone.preferred_name
+    )
+    found = patient_search(Patient.objects.filter(organization=seeded), someone.last_name)
+    assert someone in found
+
+
+def test_seeded_member_ids_decrypt_and_match_their_lookup_hash(seeded):
+    policies = list(InsurancePolicy.objects.filter(organization=seeded))
+    assert policies
+    for policy in policies:
+        assert policy.member_id  # decrypted by the field on load
+        assert policy.member_id_hash == lookup_hash(policy.member_id)
+
+
+def test_seed_data_has_no_change_history(seeded):
+    event_model = Patient.pgh_event_model
+    assert not event_model.objects.filter(pgh_obj__organization=seeded).exists()
+
+
+def test_seed_scale_refuses_an_existing_organization_and_adds_nothing(seeded):
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("seed_scale", "--locations=1", "--patients-per-location=5", "--org=tiny")
+    assert Patient.objects.filter(organization=seeded).count() == 40
+    assert Location.objects.filter(organization=seeded).count() == 2
