@@ -3,4 +3,5 @@
 from patients.documents_tasks import document_text_extract
 
 __all__ = ["document_text_extract"]
+from patients.csv_tasks import patients_csv_import  # noqa: F401
 from patients.referrals_tasks import authorizations_warn_expiring_task  # noqa: F401

@@ -23,3 +23,4 @@ from .clinical_urls import urlpatterns as clinical_urlpatterns  # noqa: E402
 
 urlpatterns += clinical_urlpatterns
 urlpatterns += [path("", include("patients.referrals_urls"))]
+urlpatterns += [path("", include("patients.csv_urls"))]

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 # Requests that report on the session without counting as activity.
 # The realtime client refetches the notification snapshot after a reconnect; that is not the
 # person doing anything.
-_PASSIVE_PATHS = ("/session/status", "/notifications/snapshot")
+_PASSIVE_PATHS = ("/session/status", "/notifications/snapshot", "/patients/csv/status")
 
 # The password step is good for this long; then the person starts again.
 PREAUTH_SESSION_KEY = "tandem_preauth"
