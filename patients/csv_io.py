@@ -391,6 +391,10 @@ def job_run_import(*, actor: User, job_id: str) -> None:
         )
     except ApplicationError as exc:
         job_update(job_id, state="failed", message=exc.message)
+    except Exception:
+        # The transaction rolled back; say so on the page and let the worker log the error.
+        job_update(job_id, state="failed", message="The import failed; nothing was imported.")
+        raise
     else:
         job_update(job_id, state="done", done=count, total=count)
     finally:

@@ -98,3 +98,8 @@ def test_the_export_costs_the_same_queries_for_one_patient_or_many(client, locat
     one = queries()
     PatientFactory.create_batch(12, home_location=location)
     assert queries() == one
+
+
+def test_the_list_offers_the_export_of_the_current_filters_to_an_admin(client):
+    response = client.get(reverse("patients:list"), {"status": PatientStatus.ACTIVE})
+    assert f"{EXPORT}?status={PatientStatus.ACTIVE}".encode() in response.content

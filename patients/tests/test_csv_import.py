@@ -190,3 +190,28 @@ def test_a_large_import_runs_as_a_task_and_the_status_endpoint_reports_progress(
 
 def test_polling_the_status_is_passive_and_does_not_keep_the_session_alive():
     assert STATUS in _PASSIVE_PATHS
+
+
+def test_the_import_page_is_offered_to_employees(client, employee, location):
+    response = client.get(IMPORT)
+    assert response.status_code == 200
+    assert b"home_location" in response.content
+    listing = client.get(reverse("patients:list"))
+    assert IMPORT.encode() in listing.content
+    assert reverse("patients:csv_export").encode() not in listing.content
+
+
+def test_checking_a_file_costs_the_same_queries_for_few_rows_or_many(employee, location):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries(n: int) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            check = csv_io.patients_import_check(
+                actor=employee, text=HEADER + good_rows(location, n)
+            )
+        assert check.valid
+        return len(ctx)
+
+    queries(1)  # the user's memberships are read once and kept
+    assert queries(2) == queries(30) <= 2
