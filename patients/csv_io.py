@@ -337,6 +337,9 @@ def patients_import(*, actor: User, text: str, progress: Progress | None = None)
 # -- jobs (progress of long imports) ---------------------------------------------------------
 
 JOB_SECONDS = 60 * 60
+# The checked file holds patient data: it waits in Redis only until the worker picks it up
+# (it is deleted then), and never longer than this.
+JOB_TEXT_SECONDS = 15 * 60
 
 
 def _job_key(job_id: str) -> str:
@@ -352,7 +355,7 @@ def job_create(*, actor: User, kind: str, text: str = "") -> str:
         JOB_SECONDS,
     )
     if text:
-        cache.set(_job_key(job_id) + ":text", text, JOB_SECONDS)
+        cache.set(_job_key(job_id) + ":text", text, JOB_TEXT_SECONDS)
     return job_id
 
 
