@@ -10,7 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from clinic.crypto import lookup_hash
-from clinic.models import Location, Organization
+from clinic.models import Location, Organization, Role
+from clinic.tests.factories import staff_user
 from patients.models import (
     InsurancePolicy,
     Patient,
@@ -20,7 +21,7 @@ from patients.models import (
     normalize_name,
     npi_is_valid,
 )
-from patients.selectors import patient_search
+from patients.selectors import patient_search, patients_visible_to
 
 pytestmark = pytest.mark.django_db
 
@@ -102,3 +103,19 @@ def test_seed_scale_refuses_an_existing_organization_and_adds_nothing(seeded):
         call_command("seed_scale", "--locations=1", "--patients-per-location=5", "--org=tiny")
     assert Patient.objects.filter(organization=seeded).count() == 40
     assert Location.objects.filter(organization=seeded).count() == 2
+
+
+def test_name_search_on_seeded_data_finds_every_match_of_my_location_and_no_other(seeded):
+    mine, other = Location.objects.filter(organization=seeded).order_by("id")
+    employee = staff_user(role=Role.EMPLOYEE, location=mine)
+    elsewhere = Patient.objects.filter(home_location=other).order_by("id").first()
+    assert elsewhere is not None
+    found = set(patient_search(patients_visible_to(employee), elsewhere.last_name.upper()))
+    expected = {
+        p
+        for p in Patient.objects.filter(home_location=mine)
+        if normalize_name(elsewhere.last_name) in p.search_name
+    }
+    assert expected <= found
+    assert elsewhere not in found
+    assert all(p.home_location_id == mine.pk for p in found)
