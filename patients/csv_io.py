@@ -434,24 +434,6 @@ def patients_export_rows(qs: QuerySet[Patient]) -> Iterator[str]:
         yield writer.writerow([csv_cell(values[c]) for c in EXPORT_COLUMNS])
 
 
-def patients_filter(qs: QuerySet[Patient], data: dict[str, Any]) -> QuerySet[Patient]:
-    """The filters of the patient list (see ``views.patient_list``), for the export."""
-    from .selectors import patient_search
-
-    qs = patient_search(qs, data.get("q") or "")
-    if data.get("status"):
-        qs = qs.filter(status=data["status"])
-    if data.get("location"):
-        qs = qs.filter(home_location=data["location"])
-    if data.get("flag"):
-        qs = qs.filter(flags__contains=[data["flag"]])
-    if data.get("physician"):
-        qs = qs.filter(referring_physician=data["physician"])
-    if data.get("sort") == "created":
-        return qs.order_by("-id")
-    return qs.order_by("last_name", "first_name", "id")
-
-
 def patients_export_audit(*, actor: User, filters: list[str], count: int) -> None:
     audit_record(
         actor=actor,

@@ -22,7 +22,7 @@ from clinic.models import User
 
 from . import csv_io
 from .forms import PatientFilterForm
-from .selectors import patients_visible_to
+from .selectors import patients_filtered, patients_visible_to
 from .views import _filter_locations, _physicians
 
 # Files up to this many rows import inside the request; bigger ones go to Celery.
@@ -132,7 +132,7 @@ def export(request: HttpRequest) -> StreamingHttpResponse:
     if form.is_bound:
         form.is_valid()  # like the list: the filters that are valid apply
         data = form.cleaned_data
-    qs = csv_io.patients_filter(patients_visible_to(user), data)
+    qs = patients_filtered(patients_visible_to(user), data)
     used = [name for name in FILTER_NAMES if data.get(name)]
     csv_io.patients_export_audit(actor=user, filters=used, count=qs.count())
     response = StreamingHttpResponse(

@@ -122,3 +122,20 @@ def patient_duplicates(
         .select_related("home_location")
         .order_by("last_name", "first_name", "id")
     )
+
+
+def patients_filtered(qs: QuerySet[Patient], data: dict[str, Any]) -> QuerySet[Patient]:
+    """The patient list's search, filters and order (``data`` is the filter form's cleaned
+    data), shared by the list page and the CSV export so the two always agree."""
+    qs = patient_search(qs, data.get("q") or "")
+    if data.get("status"):
+        qs = qs.filter(status=data["status"])
+    if data.get("location"):
+        qs = qs.filter(home_location=data["location"])
+    if data.get("flag"):
+        qs = qs.filter(flags__contains=[data["flag"]])
+    if data.get("physician"):
+        qs = qs.filter(referring_physician=data["physician"])
+    if data.get("sort") == "created":
+        return qs.order_by("-id")
+    return qs.order_by("last_name", "first_name", "id")

@@ -41,7 +41,12 @@ from .permissions import (
     can_use_patients,
     full_access_location_ids,
 )
-from .selectors import patient_duplicates, patient_get_visible, patient_search, patients_visible_to
+from .selectors import (
+    patient_duplicates,
+    patient_get_visible,
+    patients_filtered,
+    patients_visible_to,
+)
 
 PAGE_SIZE = 25
 TABS = ("details", "history")
@@ -88,15 +93,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     if form.is_bound:
         form.is_valid()  # shows errors; the filters that are valid still apply
         data = form.cleaned_data
-    qs = patient_search(qs, data.get("q") or "")
-    if data.get("status"):
-        qs = qs.filter(status=data["status"])
-    if data.get("location"):
-        qs = qs.filter(home_location=data["location"])
-    if data.get("flag"):
-        qs = qs.filter(flags__contains=[data["flag"]])
-    if data.get("physician"):
-        qs = qs.filter(referring_physician=data["physician"])
+    qs = patients_filtered(qs, data)
     sort = data.get("sort") or "name"
 
     # Keyset paging: the cursor is the public id of the last row shown (no names in the URL,
@@ -107,21 +104,17 @@ def patient_list(request: HttpRequest) -> HttpResponse:
         if after
         else None
     )
-    if sort == "created":
-        qs = qs.order_by("-id")
-        if anchor:
-            qs = qs.filter(id__lt=anchor["id"])
-    else:
-        qs = qs.order_by("last_name", "first_name", "id")
-        if anchor:
-            qs = qs.filter(
-                RawSQL(
-                    '("patients_patient"."last_name", "patients_patient"."first_name", '
-                    '"patients_patient"."id") > (%s, %s, %s)',
-                    (anchor["last_name"], anchor["first_name"], anchor["id"]),
-                    output_field=BooleanField(),
-                )
+    if anchor and sort == "created":
+        qs = qs.filter(id__lt=anchor["id"])
+    elif anchor:
+        qs = qs.filter(
+            RawSQL(
+                '("patients_patient"."last_name", "patients_patient"."first_name", '
+                '"patients_patient"."id") > (%s, %s, %s)',
+                (anchor["last_name"], anchor["first_name"], anchor["id"]),
+                output_field=BooleanField(),
             )
+        )
     rows = list(qs.select_related("home_location")[: PAGE_SIZE + 1])
     has_next = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
