@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 
 from clinic import context
 
@@ -73,3 +73,26 @@ class SessionLifetimeMiddleware:
 
 def session_touch(request: HttpRequest) -> None:
     request.session[SESSION_LAST_SEEN] = int(time.time())
+
+
+class RejectNullBytesMiddleware:
+    """A NUL byte in a query string or form field is never meaningful input, and PostgreSQL
+    refuses it in text; answer 400 with a plain message before any view can reach the database."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if _has_nul(request.GET) or (
+            request.method == "POST"
+            and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
+            and _has_nul(request.POST)
+        ):
+            from clinic.views.errors import bad_request
+
+            return bad_request(request)
+        return self.get_response(request)
+
+
+def _has_nul(data: QueryDict) -> bool:
+    return any("\x00" in key or any("\x00" in v for v in values) for key, values in data.lists())

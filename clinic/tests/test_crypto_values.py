@@ -121,8 +121,12 @@ def test_unusable_key_settings_are_refused_with_a_readable_message(keys, hash_ke
             assert key not in str(caught.value)
 
 
-def test_a_valid_configuration_passes():
-    validate_key_settings([_key(), _key()], HASH_KEY)
+def test_a_valid_configuration_passes_and_encrypts(settings):
+    keys = [_key(), _key()]
+    validate_key_settings(keys, HASH_KEY)  # raises on a bad configuration
+    settings.FIELD_ENCRYPTION_KEYS = keys
+    settings.FIELD_HASH_KEY = HASH_KEY
+    assert decrypt_text(encrypt_text("member-001")) == "member-001"
 
 
 def test_encrypting_with_broken_settings_fails_loudly_instead_of_storing_plain_text(settings):
