@@ -15,6 +15,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("config.api_urls")),
     path("patients/", include("patients.urls")),
+    path("schedule/", include("scheduling.urls")),
+    path("comms/", include("comms.urls")),
+    path("guided/", include("patients.guided.urls")),
     path("", include("clinic.urls")),
 ]
 

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "pghistory",
     "clinic",
     "patients",
+    "patients.guided",
     "scheduling",
     "equipment",
     "comms",

@@ -1,0 +1,3 @@
+"""WebSocket routes of patients.guided (config/routing.py collects every app's list)."""
+
+websocket_urlpatterns: list = []
