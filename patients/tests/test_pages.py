@@ -372,3 +372,15 @@ def test_refused_action_re_renders_the_dashboard_and_is_audited_as_a_view(client
     assert response.status_code == 400
     assert b"Write the note first." in response.content
     assert AuditEvent.objects.filter(action="patient.viewed", object_id=str(p.public_id)).exists()
+
+
+def test_record_tabs_registered_by_other_apps_appear_in_order(client, location, monkeypatch):
+    from patients import tabs
+
+    monkeypatch.setattr(tabs, "_TABS", dict(tabs._TABS))
+    tabs.record_tab_register(tabs.RecordTab("extra", "Extra tab", "patients:documents", 15))
+    p = PatientFactory(home_location=location)
+    html = client.get(detail(p)).content.decode()
+    assert html.index(">Details<") < html.index(">Extra tab<") < html.index(">Insurance<")
+    documents_url = reverse("patients:documents", kwargs={"public_id": p.public_id})
+    assert f'href="{documents_url}"' in html
