@@ -14,16 +14,24 @@ from django.http import HttpRequest
 
 from clinic.admin import OrgReadOnlyTenantAdmin, ReadOnlyTenantAdmin, TenantAdmin, TenantInline
 
-from .clinical_models import (
+from .models import (
+    Authorization,
+    AuthorizationWarning,
     Diagnosis,
     DiagnosticStudy,
+    Document,
+    DocumentVersion,
     InsurancePolicy,
     MedicalHistory,
+    Patient,
+    PatientAssignment,
+    PatientNote,
+    PatientStatusChange,
     Payer,
+    Physician,
+    Referral,
+    ReferralStatusChange,
 )
-from .documents_models import Document, DocumentVersion
-from .models import Patient, PatientAssignment, PatientNote, PatientStatusChange, Physician
-from .referrals_models import Authorization, AuthorizationWarning, Referral, ReferralStatusChange
 
 
 @admin.register(Physician)

@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
-from .clinical_models import (
+from .models import (
     ICD10_PATTERN,
     Payer,
     PayerKind,

@@ -20,12 +20,13 @@ from clinic.crypto import lookup_hash
 from clinic.errors import ApplicationError, Conflict
 from clinic.services.audit import audit_record
 
-from .clinical_models import (
+from .models import (
     ICD10_PATTERN,
     Diagnosis,
     DiagnosticStudy,
     InsurancePolicy,
     MedicalHistory,
+    Patient,
     Payer,
     PayerKind,
     PolicyRank,
@@ -33,7 +34,6 @@ from .clinical_models import (
     SubscriberRelationship,
     VerificationStatus,
 )
-from .models import Patient
 from .selectors import patients_visible_to
 
 if TYPE_CHECKING:

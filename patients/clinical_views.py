@@ -32,20 +32,20 @@ from .clinical_forms import (
     StudyForm,
     VerifyForm,
 )
-from .clinical_models import (
-    Diagnosis,
-    DiagnosticStudy,
-    InsurancePolicy,
-    MedicalHistory,
-    Payer,
-)
 from .clinical_permissions import (
     can_edit_insurance,
     can_edit_medical_history,
     can_view_insurance,
     can_view_medical_history,
 )
-from .models import Patient
+from .models import (
+    Diagnosis,
+    DiagnosticStudy,
+    InsurancePolicy,
+    MedicalHistory,
+    Patient,
+    Payer,
+)
 from .permissions import access_level, can_use_patients
 from .selectors import patient_get_visible
 

@@ -8,9 +8,8 @@ import random
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from patients.clinical_models import PayerKind, PolicyRank
 from patients.clinical_services import insurance_policy_add, payer_add
-from patients.models import PatientFlag, PatientStatus, Sex
+from patients.models import PatientFlag, PatientStatus, PayerKind, PolicyRank, Sex
 from patients.referrals_services import referral_receive
 from patients.services import (
     patient_assignment_add,

@@ -6,8 +6,8 @@ from typing import Any
 
 from django import forms
 
-from .documents_models import MAX_TAGS, DocumentCategory
 from .documents_services import DESCRIPTION_MAX_LENGTH, MAX_FILES_PER_UPLOAD
+from .models import MAX_TAGS, DocumentCategory
 
 # What a phone offers for this input: its files, or the camera (the ``capture`` attribute is
 # left off so people can choose; a phone still lists "Take photo").

@@ -10,7 +10,7 @@ from django.db.models import F, Prefetch, QuerySet
 from clinic.errors import NotFound
 from clinic.tenancy import scope_queryset
 
-from .documents_models import Document, DocumentVersion
+from .models import Document, DocumentVersion
 from .permissions import full_access_location_ids
 
 if TYPE_CHECKING:

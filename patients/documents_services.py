@@ -25,7 +25,8 @@ from clinic.errors import ApplicationError, NotFound
 from clinic.files import Kind, StoredFile, file_access_register, file_store, file_validate
 from clinic.services.audit import audit_record
 
-from .documents_models import (
+from .documents_permissions import can_upload_documents
+from .models import (
     MAX_TAGS,
     TAG_MAX_LENGTH,
     Document,
@@ -33,7 +34,6 @@ from .documents_models import (
     DocumentVersion,
     ExtractionStatus,
 )
-from .documents_permissions import can_upload_documents
 
 if TYPE_CHECKING:
     from clinic.models import User

@@ -25,7 +25,6 @@ from clinic.services.audit import audit_access, audit_record
 
 from . import documents_services as services
 from .documents_forms import DocumentSearchForm, DocumentUploadForm, DocumentVersionForm
-from .documents_models import Document
 from .documents_permissions import can_see_documents, can_use_documents
 from .documents_selectors import (
     document_get_visible,
@@ -33,7 +32,7 @@ from .documents_selectors import (
     documents_of_patient,
     documents_search,
 )
-from .models import Patient
+from .models import Document, Patient
 from .selectors import patient_get_visible
 
 documents_page_guard = staff_required(check=can_use_documents)

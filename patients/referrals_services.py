@@ -22,8 +22,7 @@ from clinic.models import Membership, Role, User
 from clinic.services.audit import audit_record
 from clinic.services.notifications import notification_send
 
-from .permissions import FULL, access_level
-from .referrals_models import (
+from .models import (
     WARNING_DAYS,
     Authorization,
     AuthorizationStatus,
@@ -32,11 +31,10 @@ from .referrals_models import (
     ReferralStatus,
     ReferralStatusChange,
 )
+from .permissions import FULL, access_level
 
 if TYPE_CHECKING:
-    from .clinical_models import Payer
-    from .documents_models import Document
-    from .models import Patient, Physician
+    from .models import Document, Patient, Payer, Physician
 
 
 # -- permissions -------------------------------------------------------------------------------

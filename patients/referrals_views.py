@@ -29,11 +29,8 @@ from clinic.services.audit import audit_access
 from clinic.tenancy import scope_queryset
 
 from . import referrals_services as services
-from .clinical_models import Payer
-from .documents_models import Document
 from .documents_selectors import documents_visible_to
-from .models import Patient, Physician
-from .referrals_models import Authorization, Referral, ReferralStatus
+from .models import Authorization, Document, Patient, Payer, Physician, Referral, ReferralStatus
 from .selectors import patient_get_visible, patients_visible_to
 
 guard = staff_required(check=services.can_use_referrals)

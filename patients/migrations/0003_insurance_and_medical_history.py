@@ -3,7 +3,7 @@
 import clinic.fields
 import django.core.validators
 import django.db.models.deletion
-import patients.clinical_models
+import patients.models
 import pgtrigger.compiler
 import pgtrigger.migrations
 import uuid
@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
                 ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
-                ('code', models.CharField(max_length=8, validators=[patients.clinical_models.validate_icd10], verbose_name='ICD-10 code')),
+                ('code', models.CharField(max_length=8, validators=[patients.models.validate_icd10], verbose_name='ICD-10 code')),
                 ('description', models.CharField(max_length=300)),
                 ('onset_date', models.DateField(blank=True, null=True)),
                 ('entered_in_error', models.BooleanField(default=False)),
@@ -53,7 +53,7 @@ class Migration(migrations.Migration):
                 ('public_id', models.UUIDField(default=uuid.uuid4, editable=False)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
-                ('code', models.CharField(max_length=8, validators=[patients.clinical_models.validate_icd10], verbose_name='ICD-10 code')),
+                ('code', models.CharField(max_length=8, validators=[patients.models.validate_icd10], verbose_name='ICD-10 code')),
                 ('description', models.CharField(max_length=300)),
                 ('onset_date', models.DateField(blank=True, null=True)),
                 ('entered_in_error', models.BooleanField(default=False)),

@@ -7,7 +7,7 @@ import datetime
 import factory
 
 from clinic.crypto import lookup_hash
-from patients.clinical_models import (
+from patients.models import (
     Diagnosis,
     DiagnosticStudy,
     InsurancePolicy,

@@ -6,7 +6,7 @@ import datetime
 
 import factory
 
-from patients.referrals_models import Authorization, Referral
+from patients.models import Authorization, Referral
 from patients.tests.clinical_factories import PayerFactory
 from patients.tests.factories import PatientFactory, PhysicianFactory
 
@@ -40,7 +40,7 @@ class AuthorizationFactory(factory.django.DjangoModelFactory[Authorization]):
 
 def referral_rows_for_tenant_walk(location) -> None:
     """One row of every referrals model at ``location`` (tests/test_tenant_isolation.py)."""
-    from patients.referrals_models import AuthorizationWarning, ReferralStatusChange
+    from patients.models import AuthorizationWarning, ReferralStatusChange
 
     patient = PatientFactory(home_location=location, first_name="Refina", last_name="Alphareferred")
     referral = ReferralFactory(patient=patient)

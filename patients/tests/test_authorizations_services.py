@@ -14,7 +14,7 @@ from clinic.errors import ApplicationError, PermissionDenied
 from clinic.models import AuditEvent, Notification, Role
 from clinic.tests.factories import LocationFactory
 from patients import referrals_services as services
-from patients.referrals_models import Authorization, AuthorizationStatus, AuthorizationWarning
+from patients.models import Authorization, AuthorizationStatus, AuthorizationWarning
 from patients.tests.clinical_factories import PayerFactory
 from patients.tests.factories import PatientFactory
 from patients.tests.referrals_factories import AuthorizationFactory

@@ -3,9 +3,8 @@
 from django.core.management import call_command
 
 from clinic.models import AuditEvent, Role, User
-from patients.clinical_models import InsurancePolicy
 from patients.demo import PATIENTS_PER_LOCATION
-from patients.models import Patient
+from patients.models import InsurancePolicy, Patient
 from patients.selectors import patients_visible_to
 
 

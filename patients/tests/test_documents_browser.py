@@ -16,7 +16,7 @@ from django.urls import reverse
 from clinic.models import AuditEvent, Role
 from clinic.tests.conftest import wait_until
 from conftest import sign_in
-from patients.documents_models import DocumentVersion, ExtractionStatus
+from patients.models import DocumentVersion, ExtractionStatus
 from patients.tests.documents_factories import PNG_BYTES, pdf_bytes
 from patients.tests.factories import PatientFactory
 from tests.browser.conftest import browser, celery_queue, celery_worker, live_asgi  # noqa: F401

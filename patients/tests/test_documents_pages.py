@@ -9,8 +9,8 @@ from django.urls import reverse
 
 from clinic.models import AuditEvent, Role
 from clinic.tests.factories import LocationFactory
-from patients.documents_models import Document, DocumentVersion
 from patients.documents_services import document_upload, document_version_text_extract
+from patients.models import Document, DocumentVersion
 from patients.tests.documents_factories import (
     html_upload,
     pdf_bytes,

@@ -7,13 +7,13 @@ from django.core.files.storage import storages
 
 from clinic.errors import ApplicationError, NotFound
 from clinic.models import AuditEvent, Role
-from patients.documents_models import Document, DocumentVersion, ExtractionStatus
 from patients.documents_selectors import documents_search
 from patients.documents_services import (
     document_upload,
     document_version_add,
     document_version_text_extract,
 )
+from patients.models import Document, DocumentVersion, ExtractionStatus
 from patients.tests.documents_factories import (
     html_upload,
     pdf_bytes,

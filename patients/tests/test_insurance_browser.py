@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from clinic.models import AuditEvent, Role
 from conftest import sign_in
-from patients.clinical_models import Diagnosis, InsurancePolicy
+from patients.models import Diagnosis, InsurancePolicy
 from patients.tests.factories import PatientFactory
 from tests.browser.conftest import browser, live_asgi  # noqa: F401
 

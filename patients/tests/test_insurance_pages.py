@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from clinic.models import AuditEvent, Role
 from clinic.tests.factories import LocationFactory
-from patients.clinical_models import InsurancePolicy, Payer
+from patients.models import InsurancePolicy, Payer
 from patients.services import patient_assignment_add
 from patients.tests.clinical_factories import InsurancePolicyFactory, PayerFactory
 from patients.tests.factories import PatientFactory

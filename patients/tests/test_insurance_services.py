@@ -14,7 +14,7 @@ from clinic.errors import ApplicationError, Conflict
 from clinic.models import AuditEvent, Role
 from clinic.tests.factories import LocationFactory
 from patients import clinical_services as services
-from patients.clinical_models import InsurancePolicy, Payer, VerificationStatus
+from patients.models import InsurancePolicy, Payer, VerificationStatus
 from patients.tests.clinical_factories import InsurancePolicyFactory, PayerFactory
 from patients.tests.factories import PatientFactory
 

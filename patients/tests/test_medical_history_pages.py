@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from clinic.models import AuditEvent, Role
 from clinic.tests.factories import LocationFactory
-from patients.clinical_models import Diagnosis, DiagnosticStudy, MedicalHistory
+from patients.models import Diagnosis, DiagnosticStudy, MedicalHistory
 from patients.services import patient_assignment_add
 from patients.tests.clinical_factories import DiagnosisFactory, DiagnosticStudyFactory
 from patients.tests.factories import PatientFactory

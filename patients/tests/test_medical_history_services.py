@@ -14,7 +14,7 @@ from django.db.models import ProtectedError
 from clinic.errors import ApplicationError
 from clinic.models import AuditEvent, Role
 from patients import clinical_services as services
-from patients.clinical_models import Diagnosis, DiagnosticStudy, MedicalHistory
+from patients.models import Diagnosis, DiagnosticStudy, MedicalHistory
 from patients.tests.clinical_factories import DiagnosisFactory, DiagnosticStudyFactory
 from patients.tests.factories import PatientFactory
 

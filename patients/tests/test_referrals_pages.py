@@ -15,8 +15,7 @@ from django.utils import timezone
 from clinic.models import AuditEvent, Role
 from clinic.tests.factories import LocationFactory
 from patients import referrals_views
-from patients.models import PatientAssignment
-from patients.referrals_models import Authorization, Referral, ReferralStatus
+from patients.models import Authorization, PatientAssignment, Referral, ReferralStatus
 from patients.tests.clinical_factories import PayerFactory
 from patients.tests.factories import PatientFactory, PhysicianFactory
 from patients.tests.referrals_factories import AuthorizationFactory, ReferralFactory

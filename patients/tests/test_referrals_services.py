@@ -9,7 +9,7 @@ import pytest
 from clinic.errors import ApplicationError, PermissionDenied
 from clinic.models import AuditEvent, Role
 from patients import referrals_services as services
-from patients.referrals_models import Referral, ReferralStatus, ReferralStatusChange
+from patients.models import Referral, ReferralStatus, ReferralStatusChange
 from patients.tests.factories import PatientFactory, PhysicianFactory
 from patients.tests.referrals_factories import ReferralFactory
 

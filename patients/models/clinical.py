@@ -1,8 +1,7 @@
 """Insurance and medical history of a patient: payers, insurance policies, diagnoses,
 diagnostic sleep studies and the free-text allergies / medications.
 
-Loaded by ``patients.models`` (its last line imports this module) so the models belong to the
-``patients`` app. Writes go through ``patients.clinical_services``.
+Re-exported by ``patients.models``. Writes go through ``patients.clinical_services``.
 
 Member ids are encrypted at rest (``EncryptedTextField``); ``member_id_hash`` is the keyed
 lookup hash the service fills in the same write, and neither column is copied into the change
@@ -23,7 +22,7 @@ from clinic.fields import EncryptedTextField
 from clinic.models import Organization
 from clinic.models.base import PublicIdModel
 
-from .models import Patient
+from .record import Patient
 
 __all__ = [
     "ICD10_PATTERN",

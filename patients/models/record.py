@@ -1,4 +1,4 @@
-"""The patient record and what hangs directly off it: status history, notes, referring
+"""The patient record itself and what hangs directly off it: status history, notes, referring
 physicians and field-technician assignments.
 
 Writes go through ``patients.services``; reads that scope go through ``patients.selectors``.
@@ -280,10 +280,3 @@ class PatientAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"Assignment {self.pk}"
-
-
-# The record's other parts live in their own modules, each importing Patient from here;
-# importing them last registers their models with the app. (Next step: a models package.)
-from patients.clinical_models import *  # noqa: E402,F403
-from patients.documents_models import Document, DocumentVersion  # noqa: E402,F401
-from patients.referrals_models import *  # noqa: E402,F403

@@ -5,7 +5,7 @@ file is a new ``DocumentVersion`` and the old ones stay. Versions hold where the
 (a random storage name from ``clinic.files.file_store``), what it is by content, and, for PDFs,
 the text inside it with a full-text search vector filled by a Celery task.
 
-Loaded by the last line of ``patients/models.py`` so Django sees these as models of ``patients``.
+Re-exported by ``patients.models``.
 Writes go through ``patients.documents_services``.
 """
 
