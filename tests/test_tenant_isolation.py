@@ -89,11 +89,15 @@ def _extra_rows_for_org_a(location):
     from patients.tests.documents_factories import document_rows_for_tenant_walk
     from patients.tests.factories import patient_rows_for_tenant_walk
     from patients.tests.referrals_factories import referral_rows_for_tenant_walk
+    from scheduling.tests.factories import scheduling_rows_for_tenant_walk
+    from comms.tests.factories import comms_rows_for_tenant_walk
 
     return [
         lambda: document_rows_for_tenant_walk(patient_rows_for_tenant_walk(location)),
         lambda: clinical_rows_for_tenant_walk(location),
         lambda: referral_rows_for_tenant_walk(location),
+        lambda: scheduling_rows_for_tenant_walk(location),
+        lambda: comms_rows_for_tenant_walk(location),
     ]
 
 
