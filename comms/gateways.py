@@ -1,0 +1,173 @@
+"""Gateways: what really delivers a message. Chosen per organization (``CommsSettings``).
+
+- ``DevelopmentGateway`` (the default, and whenever no credentials are configured) records the
+  message as sent without sending it; the portal labels such messages "not really sent".
+- ``TwilioGateway`` sends SMS through the real twilio client. ``TWILIO_API_BASE_URL`` (tests and
+  benchmarks only) points that client at a local server speaking Twilio's API.
+
+A gateway raises ``GatewayError`` with ``transient`` telling the task whether to retry:
+429, 5xx, timeouts and dropped connections are transient; everything else (invalid number,
+unsubscribed recipient, bad credentials) is permanent and never retried.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from django.conf import settings
+from django.urls import reverse
+
+from comms.models import Channel, CommsSettings, Gateway, LocationSender
+
+if TYPE_CHECKING:
+    from clinic.models import Organization
+    from comms.models import Message
+
+TWILIO_API = "https://api.twilio.com"
+TWILIO_TIMEOUT_SECONDS = 10.0
+# Twilio error codes that mean the recipient has opted out at the carrier.
+TWILIO_UNSUBSCRIBED = {"21610"}
+
+
+class GatewayError(Exception):
+    def __init__(self, code: str, message: str, *, transient: bool) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class SendResult:
+    sid: str
+    status: str
+    from_address: str = ""
+
+
+class MessageGateway(Protocol):
+    name: str
+
+    def send(self, message: Message) -> SendResult: ...
+
+
+class DevelopmentGateway:
+    """Records only. Nothing leaves the machine."""
+
+    name: str = Gateway.DEVELOPMENT.value
+
+    def send(self, message: Message) -> SendResult:
+        return SendResult(sid=f"DEV{uuid.uuid4().hex}", status="sent")
+
+
+def _rebased_http_client() -> Any:
+    """The SDK's own HTTP client, sent to ``TWILIO_API_BASE_URL`` instead of api.twilio.com
+    when that is set (the documented way to change requests: subclass TwilioHttpClient)."""
+    from twilio.http.http_client import TwilioHttpClient
+
+    base = getattr(settings, "TWILIO_API_BASE_URL", "") or ""
+
+    class RebasedHttpClient(TwilioHttpClient):
+        def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            if base and url.startswith(TWILIO_API):
+                url = base.rstrip("/") + url[len(TWILIO_API) :]
+            return super().request(method, url, *args, **kwargs)
+
+    return RebasedHttpClient(timeout=TWILIO_TIMEOUT_SECONDS)
+
+
+def twilio_credentials(row: CommsSettings) -> tuple[str, str]:
+    if row.twilio_credentials_from_environment:
+        return os.environ.get("TWILIO_ACCOUNT_SID", ""), os.environ.get("TWILIO_AUTH_TOKEN", "")
+    return row.twilio_account_sid, row.twilio_auth_token or ""
+
+
+def twilio_client(row: CommsSettings) -> Any:
+    from twilio.rest import Client
+
+    sid, token = twilio_credentials(row)
+    return Client(sid, token, http_client=_rebased_http_client())
+
+
+def public_url(path: str) -> str:
+    """An absolute URL Twilio can call back, or "" when no public base URL is configured."""
+    base = getattr(settings, "COMMS_PUBLIC_BASE_URL", "") or ""
+    return base.rstrip("/") + path if base else ""
+
+
+class TwilioGateway:
+    name: str = Gateway.TWILIO.value
+
+    def __init__(self, row: CommsSettings) -> None:
+        self.row = row
+
+    def sender_for(self, message: Message) -> dict[str, str]:
+        if message.location_id:
+            number = (
+                LocationSender.objects.filter(location_id=message.location_id)
+                .values_list("from_number", flat=True)
+                .first()
+            )
+            if number:
+                return {"from_": number}
+        if self.row.twilio_messaging_service_sid:
+            return {"messaging_service_sid": self.row.twilio_messaging_service_sid}
+        return {"from_": self.row.twilio_from_number}
+
+    def send(self, message: Message) -> SendResult:
+        import requests
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
+        org = self.row.organization
+        callback = public_url(
+            reverse("comms:twilio_status", kwargs={"org_public_id": org.public_id})
+        )
+        params: dict[str, Any] = {"to": message.to_address, "body": message.body}
+        params.update(self.sender_for(message))
+        if callback:
+            params["status_callback"] = callback
+        try:
+            created = twilio_client(self.row).messages.create(**params)
+        except TwilioRestException as exc:
+            status = int(exc.status or 0)
+            transient = status == 429 or status >= 500
+            raise GatewayError(
+                str(exc.code or status), str(exc.msg or "Twilio refused")[:300], transient=transient
+            ) from exc
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            raise GatewayError("timeout", type(exc).__name__, transient=True) from exc
+        except TwilioException as exc:
+            raise GatewayError("twilio", type(exc).__name__, transient=False) from exc
+        return SendResult(
+            sid=str(created.sid),
+            status=str(created.status or "queued"),
+            from_address=str(created.from_ or ""),
+        )
+
+
+# Other channels' gateways (comms-gmail registers email): fn(organization) -> gateway or None.
+_EXTRA: dict[str, Callable[[Organization], MessageGateway | None]] = {}
+
+
+def gateway_register(
+    channel: str, factory: Callable[[Organization], MessageGateway | None]
+) -> None:
+    _EXTRA[channel] = factory
+
+
+def gateway_for(organization: Organization, channel: str) -> MessageGateway:
+    """The organization's gateway for ``channel``; the development gateway when none is set up."""
+    if channel == Channel.SMS:
+        row = CommsSettings.objects.filter(organization=organization).first()
+        if row is not None and row.sms_gateway == Gateway.TWILIO:
+            sid, token = twilio_credentials(row)
+            if sid and token:
+                row.organization = organization
+                return TwilioGateway(row)
+        return DevelopmentGateway()
+    factory = _EXTRA.get(channel)
+    gateway = factory(organization) if factory is not None else None
+    return gateway if gateway is not None else DevelopmentGateway()

@@ -1,0 +1,396 @@
+"""Sending: the one interface every app uses (``message_send``), and delivery.
+
+``message_send`` renders, checks consent and opt-out, and writes the outbound row with its unique
+``dedupe_key`` in the caller's transaction; after commit ``comms.tasks.message_deliver`` hands it to
+the organization's gateway. A second call with the same key returns the first message and sends
+nothing. Delivery retries only transient gateway failures (the task's backoff has jitter).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from clinic.errors import NotFound
+from clinic.realtime import group_name, stream_bump, stream_version
+from clinic.services.audit import audit_record
+from clinic.services.events import event_record
+from comms.errors import MessageRefused, TemplateInvalid
+from comms.gateways import TWILIO_UNSUBSCRIBED, GatewayError, gateway_for
+from comms.models import (
+    STATUS_RANK,
+    Channel,
+    ContactPreference,
+    Conversation,
+    Direction,
+    Message,
+    MessageStatus,
+    MessageTemplate,
+)
+from comms.rendering import DEFAULT_TEMPLATES, patient_context, template_render
+from comms.sms import phone_normalize, segment_count
+
+if TYPE_CHECKING:
+    from clinic.models import Organization, User
+    from patients.models import Patient
+
+logger = logging.getLogger(__name__)
+
+STREAM = "comms"
+SMS_MAX_CHARS = 1600  # Twilio's limit for one message body
+EMAIL_MAX_CHARS = 50_000
+_PURPOSE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+# ---------------------------------------------------------------- realtime
+
+
+def comms_stream_key(organization_id: int) -> str:
+    return f"comms.org.{organization_id}"
+
+
+def comms_group(organization_id: int) -> str:
+    return group_name("comms-org", organization_id)
+
+
+def comms_snapshot(user: User) -> dict[str, Any]:
+    """The stream carries ids only; pages re-read what changed through their scoped views."""
+    return {"version": stream_version(comms_stream_key(user.organization_id or 0))}
+
+
+def comms_groups(user: User) -> list[str]:
+    return [comms_group(user.organization_id)] if user.organization_id else []
+
+
+def comms_publish(*, message: Message, change: str, event: str = "comms.message_changed") -> None:
+    """Tell open pages (after commit, via the outbox) that ``message`` changed. Ids only."""
+    version = stream_bump(comms_stream_key(message.organization_id))
+    payload: dict[str, Any] = {"message": str(message.public_id)}
+    realtime = {
+        "type": "comms.changed",
+        "stream": STREAM,
+        "version": version,
+        "change": change,
+        "message": str(message.public_id),
+        "status": message.status,
+        "patient": str(message.patient.public_id) if message.patient else None,
+        "conversation": str(message.conversation.public_id) if message.conversation else None,
+    }
+    event_record(
+        name=event,
+        organization=message.organization,
+        aggregate=message,
+        payload=payload,
+        realtime=[(comms_group(message.organization_id), realtime)],
+    )
+
+
+# ---------------------------------------------------------------- preferences
+
+
+def preference_for(
+    *, organization: Organization, channel: str, address: str
+) -> ContactPreference | None:
+    return ContactPreference.objects.filter(
+        organization=organization, channel=channel, address=address
+    ).first()
+
+
+def patient_sms_number(patient: Patient) -> str | None:
+    return phone_normalize(patient.phone_mobile)
+
+
+def conversation_for_patient(patient: Patient) -> Conversation:
+    conversation, _ = Conversation.objects.get_or_create(
+        organization_id=patient.organization_id,
+        patient=patient,
+        defaults={"location_id": patient.home_location_id},
+    )
+    return conversation
+
+
+# ---------------------------------------------------------------- sending
+
+
+def _render(
+    *, patient: Patient, channel: str, template: str | None, body: str | None, context: dict | None
+) -> tuple[str, str, MessageTemplate | None]:
+    """(subject, body, template row) or MessageRefused."""
+    if template:
+        row = MessageTemplate.objects.filter(
+            organization_id=patient.organization_id, channel=channel, key=template, is_active=True
+        ).first()
+        text = row.body if row is not None else DEFAULT_TEMPLATES.get(template)
+        if text is None:
+            raise MessageRefused(
+                f"There is no message template called “{template}”.", code="unknown_template"
+            )
+        values = {**patient_context(patient), **(context or {})}
+        try:
+            rendered = template_render(text, values)
+            subject = template_render(row.subject, values) if row and row.subject else ""
+        except TemplateInvalid as exc:
+            raise MessageRefused(exc.message, code=exc.code) from exc
+        return subject, rendered, row
+    text = (body or "").strip()
+    if not text:
+        raise MessageRefused("Write a message or choose a template.", code="empty")
+    return "", text, None
+
+
+@transaction.atomic
+def message_send(
+    *,
+    actor: User | None,
+    patient: Patient,
+    channel: str,
+    purpose: str,
+    dedupe_key: str,
+    template: str | None = None,
+    body: str | None = None,
+    context: dict | None = None,
+) -> Message:
+    """Queue one message to ``patient``; delivered after commit. See the module docstring.
+
+    Raises ``MessageRefused`` for an opted-out or non-consenting patient, a missing number or
+    address, an unknown template or a missing placeholder value.
+    """
+    if channel not in Channel.values:
+        raise MessageRefused("Messages go by text message or email.", code="bad_channel")
+    purpose = (purpose or "").strip().lower()
+    if not purpose or len(purpose) > 40 or not set(purpose) <= _PURPOSE_CHARS:
+        raise MessageRefused("A message needs a purpose code.", code="bad_purpose")
+    dedupe_key = (dedupe_key or "").strip()
+    if not dedupe_key or len(dedupe_key) > 200:
+        raise MessageRefused("A message needs a key of at most 200 characters.", code="bad_key")
+    if actor is not None and actor.organization_id != patient.organization_id:
+        raise NotFound("That patient does not exist or is not available to you.")
+
+    existing = Message.objects.filter(
+        organization_id=patient.organization_id, dedupe_key=dedupe_key
+    ).first()
+    if existing is not None:
+        return existing
+
+    if channel == Channel.SMS:
+        address = patient_sms_number(patient)
+        if address is None:
+            raise MessageRefused(
+                "This patient has no valid mobile number to text.", code="no_number"
+            )
+    else:
+        address = (patient.email or "").strip().lower()
+        if not address:
+            raise MessageRefused("This patient has no email address.", code="no_address")
+    preference = preference_for(organization=patient.organization, channel=channel, address=address)
+    if preference is not None and preference.opted_out:
+        raise MessageRefused(
+            "This patient has opted out of text messages (they replied "
+            f"{preference.last_keyword or 'STOP'}). Nothing was sent; they can reply START to "
+            "receive messages again.",
+            code="opted_out",
+        )
+    if preference is not None and preference.consent == ContactPreference.Consent.REFUSED:
+        raise MessageRefused(
+            "This patient has not consented to messages on this channel.", code="no_consent"
+        )
+
+    subject, text, template_row = _render(
+        patient=patient, channel=channel, template=template, body=body, context=context
+    )
+    limit = SMS_MAX_CHARS if channel == Channel.SMS else EMAIL_MAX_CHARS
+    if len(text) > limit:
+        raise MessageRefused(
+            f"That message is too long (at most {limit} characters).", code="too_long"
+        )
+    count = segment_count(text) if channel == Channel.SMS else None
+    conversation = conversation_for_patient(patient) if channel == Channel.SMS else None
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                organization_id=patient.organization_id,
+                location_id=patient.home_location_id,
+                patient=patient,
+                conversation=conversation,
+                channel=channel,
+                direction=Direction.OUTBOUND,
+                purpose=purpose,
+                template=template_row,
+                subject=subject,
+                body=text,
+                to_address=address,
+                status=MessageStatus.QUEUED,
+                dedupe_key=dedupe_key,
+                segments=count.segments if count else 0,
+                encoding=count.encoding if count else "",
+                sender=actor,
+            )
+    except IntegrityError:
+        # Someone committed the same key meanwhile: theirs is the message.
+        return Message.objects.get(organization_id=patient.organization_id, dedupe_key=dedupe_key)
+    if conversation is not None:
+        Conversation.objects.filter(pk=conversation.pk).update(
+            last_message_at=message.created_at, archived_at=None
+        )
+    audit_record(
+        actor=actor,
+        action="message.queued",
+        obj=message,
+        organization=patient.organization,
+        details={"channel": channel, "purpose": purpose},
+    )
+    message_id = message.pk
+    transaction.on_commit(lambda: message_enqueue(message_id=message_id))
+    return message
+
+
+def message_enqueue(*, message_id: int) -> bool:
+    """Hand one message to Celery; a broker outage is logged and ``messages_sweep`` re-sends."""
+    from comms.tasks import message_deliver as deliver_task
+
+    try:
+        deliver_task.apply_async((message_id,), retry=False)
+    except Exception as exc:
+        logger.warning("comms: could not enqueue message %s (%s)", message_id, type(exc).__name__)
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- delivery
+
+DELIVERED = "sent"
+FAILED = "failed"
+RETRY = "retry"
+SKIPPED = "skipped"
+
+
+def _fail(message: Message, *, code: str, text: str) -> None:
+    message.status = MessageStatus.FAILED
+    message.error_code = code[:20]
+    message.error_message = text[:300]
+    message.status_at = timezone.now()
+    message.save(
+        update_fields=[
+            "status",
+            "error_code",
+            "error_message",
+            "status_at",
+            "attempts",
+            "updated_at",
+        ]
+    )
+    comms_publish(message=message, change="status")
+
+
+def message_deliver(*, message_id: int, final_attempt: bool = False) -> str:
+    """Give one queued message to its gateway. Safe to run twice: a message that already has a
+    provider id, is no longer queued, or is being delivered by another worker is skipped.
+
+    Returns "sent", "failed", "retry" (a transient failure; the caller retries later) or
+    "skipped". The row stays locked while the gateway is called, so two workers never send it
+    twice.
+    """
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("organization", "patient", "conversation")
+            .filter(
+                pk=message_id,
+                direction=Direction.OUTBOUND,
+                status=MessageStatus.QUEUED,
+                provider_sid="",
+            )
+            .first()
+        )
+        if message is None:
+            return SKIPPED
+        preference = preference_for(
+            organization=message.organization, channel=message.channel, address=message.to_address
+        )
+        message.attempts = F("attempts") + 1
+        if preference is not None and preference.opted_out:
+            _fail(message, code="opted_out", text="The recipient opted out before delivery.")
+            message.refresh_from_db(fields=["attempts"])
+            return FAILED
+        gateway = gateway_for(message.organization, message.channel)
+        try:
+            result = gateway.send(message)
+        except GatewayError as exc:
+            if exc.code in TWILIO_UNSUBSCRIBED:
+                _opt_out(
+                    organization=message.organization,
+                    channel=message.channel,
+                    address=message.to_address,
+                    keyword="CARRIER",
+                )
+            if exc.transient and not final_attempt:
+                message.error_code = exc.code[:20]
+                message.error_message = exc.message[:300]
+                message.save(
+                    update_fields=["attempts", "error_code", "error_message", "updated_at"]
+                )
+                return RETRY
+            _fail(message, code=exc.code, text=exc.message)
+            return FAILED
+        now = timezone.now()
+        message.provider_sid = result.sid
+        message.gateway = gateway.name
+        if result.from_address:
+            message.from_address = result.from_address
+        if STATUS_RANK.get(result.status, 0) > STATUS_RANK[MessageStatus.QUEUED]:
+            message.status = result.status
+        message.sent_at = now
+        message.status_at = now
+        message.error_code = ""
+        message.error_message = ""
+        message.save(
+            update_fields=[
+                "provider_sid",
+                "gateway",
+                "from_address",
+                "status",
+                "sent_at",
+                "status_at",
+                "error_code",
+                "error_message",
+                "attempts",
+                "updated_at",
+            ]
+        )
+        comms_publish(message=message, change="status")
+        return DELIVERED
+
+
+@transaction.atomic
+def message_give_up(*, message_id: int) -> None:
+    """After the last retry of a transient failure: mark the message failed (kept code)."""
+    message = (
+        Message.objects.select_for_update(of=("self",))
+        .select_related("organization", "patient", "conversation")
+        .filter(pk=message_id, status=MessageStatus.QUEUED, provider_sid="")
+        .first()
+    )
+    if message is not None:
+        _fail(
+            message,
+            code=message.error_code or "gave_up",
+            text=message.error_message or "The gateway kept failing; gave up.",
+        )
+
+
+def _opt_out(
+    *, organization: Organization, channel: str, address: str, keyword: str
+) -> ContactPreference:
+    now = timezone.now()
+    preference, _ = ContactPreference.objects.select_for_update().get_or_create(
+        organization=organization, channel=channel, address=address
+    )
+    preference.opted_out = True
+    preference.opted_out_at = now
+    preference.last_keyword = keyword[:20]
+    preference.save(update_fields=["opted_out", "opted_out_at", "last_keyword", "updated_at"])
+    return preference
