@@ -21,13 +21,12 @@ from clinic.errors import ApplicationError, NotFound
 from clinic.models import User
 
 from . import csv_io
-from .forms import PatientFilterForm
 from .selectors import patients_filtered, patients_visible_to
-from .views import _filter_locations, _physicians
+from .views import FILTERS, patient_filter_form
 
 # Files up to this many rows import inside the request; bigger ones go to Celery.
 SYNC_ROWS = 500
-FILTER_NAMES = ("q", "status", "location", "flag", "physician", "sort")
+FILTER_NAMES = (*FILTERS, "sort")
 
 import_page = staff_required(check=csv_io.can_import_patients)
 export_page = staff_required(check=csv_io.can_export_patients)
@@ -125,14 +124,8 @@ def job_status(request: HttpRequest) -> HttpResponse:
 @require_GET
 def export(request: HttpRequest) -> StreamingHttpResponse:
     user = _actor(request)
-    form = PatientFilterForm(
-        request.GET or None, locations=_filter_locations(user), physicians=_physicians(user)
-    )
-    data: dict[str, Any] = {}
-    if form.is_bound:
-        form.is_valid()  # like the list: the filters that are valid apply
-        data = form.cleaned_data
-    qs = patients_filtered(patients_visible_to(user), data)
+    _, data = patient_filter_form(user, request.GET)
+    qs = patients_filtered(patients_visible_to(user), data, user=user)
     used = [name for name in FILTER_NAMES if data.get(name)]
     csv_io.patients_export_audit(actor=user, filters=used, count=qs.count())
     response = StreamingHttpResponse(

@@ -11,15 +11,30 @@ from django import forms
 from django.db.models import QuerySet
 
 from clinic.forms.organization import LocationChoiceField
-from clinic.models import Location
+from clinic.models import Location, User
 
-from .models import ContactChannel, PatientFlag, PatientStatus, Physician, Sex
+from .models import ContactChannel, PatientFlag, PatientStatus, Payer, Physician, Sex
 
 
 class PhysicianChoiceField(forms.ModelChoiceField):
     def __init__(self, queryset: QuerySet[Physician], **kwargs: Any) -> None:
         kwargs.setdefault("to_field_name", "public_id")
         super().__init__(queryset=queryset, **kwargs)
+
+
+class PayerChoiceField(forms.ModelChoiceField):
+    def __init__(self, queryset: QuerySet[Payer], **kwargs: Any) -> None:
+        kwargs.setdefault("to_field_name", "public_id")
+        super().__init__(queryset=queryset, **kwargs)
+
+
+class TechnicianChoiceField(forms.ModelChoiceField):
+    def __init__(self, queryset: QuerySet[User], **kwargs: Any) -> None:
+        kwargs.setdefault("to_field_name", "public_id")
+        super().__init__(queryset=queryset, **kwargs)
+
+    def label_from_instance(self, obj: Any) -> str:
+        return str(obj.full_name or obj.email)
 
 
 class PatientFilterForm(forms.Form):
@@ -30,7 +45,7 @@ class PatientFilterForm(forms.Form):
         widget=forms.TextInput(
             attrs={
                 "type": "search",
-                "placeholder": "Name, MRN, phone, birth date",
+                "placeholder": "Name, MRN, phone, birth date, member id",
                 "autocomplete": "off",
             }
         ),
@@ -50,6 +65,12 @@ class PatientFilterForm(forms.Form):
         required=False,
         empty_label="Any physician",
     )
+    payer = PayerChoiceField(
+        Payer.objects.none(), label="Insurance", required=False, empty_label="Any payer"
+    )
+    technician = TechnicianChoiceField(
+        User.objects.none(), label="Technician", required=False, empty_label="Any technician"
+    )
     sort = forms.ChoiceField(
         label="Sort by",
         required=False,
@@ -61,11 +82,19 @@ class PatientFilterForm(forms.Form):
         *args: Any,
         locations: QuerySet[Location],
         physicians: QuerySet[Physician],
+        payers: QuerySet[Payer] | None = None,
+        technicians: QuerySet[User] | None = None,
         **kwargs: Any,
     ) -> None:
+        """``payers`` / ``technicians`` None: the filter is not offered (and not applied)."""
         super().__init__(*args, **kwargs)
         self.fields["location"].queryset = locations  # type: ignore[attr-defined]
         self.fields["physician"].queryset = physicians  # type: ignore[attr-defined]
+        for name, choices in (("payer", payers), ("technician", technicians)):
+            if choices is None:
+                del self.fields[name]
+            else:
+                self.fields[name].queryset = choices  # type: ignore[attr-defined]
 
 
 class PatientForm(forms.Form):

@@ -6,14 +6,16 @@ import re
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Lower
 from django.db.models.expressions import RawSQL
 
+from clinic.crypto import lookup_hash
 from clinic.errors import NotFound
 from clinic.models import Role
 from clinic.tenancy import scope_queryset
 
-from .models import Patient, PatientAssignment, normalize_name
+from .models import InsurancePolicy, Patient, PatientAssignment, normalize_name
 from .permissions import full_access_location_ids
 from .services import InvalidPhoneNumber, phone_normalize
 
@@ -36,6 +38,15 @@ def patients_visible_to(user: User) -> QuerySet[Patient]:
         assigned = Exists(PatientAssignment.objects.filter(patient=OuterRef("pk"), technician=user))
         visible = visible | Q(assigned)
     return qs.filter(visible)
+
+
+def patients_with_full_record_visible_to(user: User) -> QuerySet[Patient]:
+    """The patients whose whole record (insurance included) ``user`` may open: a
+    technician's assigned patients at other locations do not count."""
+    qs = patients_visible_to(user)
+    if user.is_org_admin:
+        return qs
+    return qs.filter(home_location_id__in=full_access_location_ids(user))
 
 
 def patient_get_visible(user: User, public_id: Any) -> Patient:
@@ -61,10 +72,14 @@ def _as_date(text: str) -> date | None:
     return None
 
 
-def patient_search(qs: QuerySet[Patient], text: str) -> QuerySet[Patient]:
+def patient_search(
+    qs: QuerySet[Patient], text: str, *, member_id_patients: QuerySet[Patient] | None = None
+) -> QuerySet[Patient]:
     """Narrow ``qs`` by what a person typed: a date of birth, a phone number, an MRN (exact)
     or a name (any part of it, or misspelt: pg_trgm's word similarity at its default threshold,
-    both served by the trigram index)."""
+    both served by the trigram index). With ``member_id_patients`` (the patients whose insurance
+    the searcher may see), text with a digit also finds an insurance member id, exactly, by its
+    keyed hash (nothing is decrypted; "ab-123 45" finds "AB12345")."""
     text = (text or "").strip()
     if not text:
         return qs
@@ -80,14 +95,56 @@ def patient_search(qs: QuerySet[Patient], text: str) -> QuerySet[Patient]:
             phone = ""
         if phone:
             match |= Q(phone_mobile=phone) | Q(phone_home=phone)
-        return qs.filter(match)
+        members = _member_id_patient_ids(text, member_id_patients)
+        if members is None:
+            return qs.filter(match)
+        return _ids_matching(qs, qs.filter(match).order_by().values("pk").union(members))
+    surname = _whole_surname(qs, text)
+    if surname is not None:
+        return surname
     name = normalize_name(text)
     match = Q(mrn=text) | Q(search_name__contains=name) | Q(search_name__trigram_word_similar=name)
-    # The matches' ids are gathered first (an InitPlan: bitmap scans of the trigram and MRN
-    # indexes) and the page is then read by primary key and sorted. Left to itself, the
-    # planner walks the (organization, last name) index in page order and tests every row:
-    # about a second at 500,000 patients for a name late in the alphabet (bench.patients).
-    matching, params = qs.filter(match).order_by().values("pk").query.sql_with_params()
+    ids = qs.filter(match).order_by().values("pk")
+    members = _member_id_patient_ids(text, member_id_patients)
+    return _ids_matching(qs, ids if members is None else ids.union(members))
+
+
+def _whole_surname(qs: QuerySet[Patient], text: str) -> QuerySet[Patient] | None:
+    """When ``text`` is a whole surname some patient of ``qs`` has (any case), exactly the
+    patients with that surname; otherwise None (the broad name match applies). The
+    ``patient_org_surname`` index, (organization, lower(last_name), last_name, first_name, id),
+    hands them over in page order, one page at a time however common the name; the broad match
+    would gather every "Smith" of the organization and sort them (bench.patients)."""
+    if re.search(r"\d", text):
+        return None
+    surname = qs.alias(_surname=Lower("last_name")).filter(
+        _surname=Lower(Value(" ".join(text.split())))
+    )
+    return surname if surname.exists() else None
+
+
+def _member_id_patient_ids(text: str, patients: QuerySet[Patient] | None) -> QuerySet[Any] | None:
+    """Ids of ``patients`` with a policy whose member id is ``text`` (None: nothing to look
+    for). Member ids have digits; names do not."""
+    if patients is None or not re.search(r"\d", text):
+        return None
+    digest = lookup_hash(text)
+    if not digest:
+        return None
+    return (
+        InsurancePolicy.objects.filter(member_id_hash=digest, patient__in=patients.values("pk"))
+        .order_by()
+        .values("patient_id")
+    )
+
+
+def _ids_matching(qs: QuerySet[Patient], ids: QuerySet[Any]) -> QuerySet[Patient]:
+    """``qs`` narrowed to what ``ids`` returns. The matches' ids are gathered first (an
+    InitPlan: bitmap scans of the trigram, MRN and member-id hash indexes) and the page is then
+    read by primary key and sorted. Left to itself, the planner walks the (organization, last
+    name) index in page order and tests every row: about a second at 500,000 patients for a
+    name late in the alphabet (bench.patients)."""
+    matching, params = ids.query.sql_with_params()
     # The SQL text is the ORM's own compiled query; what the person typed is only in params.
     return qs.filter(
         RawSQL(  # noqa: S611
@@ -124,10 +181,15 @@ def patient_duplicates(
     )
 
 
-def patients_filtered(qs: QuerySet[Patient], data: dict[str, Any]) -> QuerySet[Patient]:
+def patients_filtered(
+    qs: QuerySet[Patient], data: dict[str, Any], *, user: User
+) -> QuerySet[Patient]:
     """The patient list's search, filters and order (``data`` is the filter form's cleaned
-    data), shared by the list page and the CSV export so the two always agree."""
-    qs = patient_search(qs, data.get("q") or "")
+    data), shared by the list page and the CSV export so the two always agree. What needs
+    insurance (member id, payer) only reaches patients whose whole record ``user`` may see."""
+    qs = patient_search(
+        qs, data.get("q") or "", member_id_patients=patients_with_full_record_visible_to(user)
+    )
     if data.get("status"):
         qs = qs.filter(status=data["status"])
     if data.get("location"):
@@ -136,6 +198,18 @@ def patients_filtered(qs: QuerySet[Patient], data: dict[str, Any]) -> QuerySet[P
         qs = qs.filter(flags__contains=[data["flag"]])
     if data.get("physician"):
         qs = qs.filter(referring_physician=data["physician"])
+    if data.get("payer"):
+        covered = InsurancePolicy.objects.filter(
+            patient=OuterRef("pk"), payer=data["payer"], is_active=True
+        )
+        qs = qs.filter(Exists(covered))
+        if not user.is_org_admin:
+            qs = qs.filter(home_location_id__in=full_access_location_ids(user))
+    if data.get("technician"):
+        serves = PatientAssignment.objects.filter(
+            patient=OuterRef("pk"), technician=data["technician"]
+        )
+        qs = qs.filter(Exists(serves))
     if data.get("sort") == "created":
         return qs.order_by("-id")
     return qs.order_by("last_name", "first_name", "id")

@@ -21,14 +21,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
 from clinic.forms.organization import form_apply_error
-from clinic.models import Location, User
+from clinic.models import Location, Role, User
 from clinic.selectors import history_for
 from clinic.services.audit import audit_access, audit_record
 from clinic.tenancy import get_scoped, scope_queryset
 
 from . import services
 from .forms import NoteForm, PatientFilterForm, PatientForm, PhysicianForm, StatusChangeForm
-from .models import Patient, PatientNote, PatientStatusChange, Physician
+from .models import Patient, PatientNote, PatientStatusChange, Payer, Physician
 from .permissions import (
     FULL,
     access_level,
@@ -49,6 +49,7 @@ from .selectors import (
 )
 
 PAGE_SIZE = 25
+FILTERS = ("q", "status", "location", "flag", "physician", "payer", "technician")
 TABS = ("details", "history")
 
 patients_page = staff_required(check=can_use_patients)
@@ -71,6 +72,39 @@ def _physicians(user: User) -> QuerySet[Physician]:
     return scope_queryset(Physician.objects.all(), user)
 
 
+def _technicians(user: User, locations: QuerySet[Location]) -> QuerySet[User]:
+    """Field technicians working at ``locations`` (those the user may filter by)."""
+    return (
+        scope_queryset(User.objects.filter(is_active=True), user)
+        .filter(
+            memberships__role=Role.FIELD_TECHNICIAN,
+            memberships__location__in=locations,
+        )
+        .distinct()
+        .order_by("full_name", "id")
+    )
+
+
+def patient_filter_form(user: User, data: Any) -> tuple[PatientFilterForm, dict[str, Any]]:
+    """The list's filter form for ``user`` and its valid filters (those with an error are
+    shown and left out), shared by the list and the CSV export. Payer and technician filters
+    are office work: offered only to users who see whole records."""
+    locations = _filter_locations(user)
+    office = can_register_patient(user)
+    form = PatientFilterForm(
+        data or None,
+        locations=locations,
+        physicians=_physicians(user),
+        payers=scope_queryset(Payer.objects.all(), user) if office else None,
+        technicians=_technicians(user, locations) if office else None,
+    )
+    cleaned: dict[str, Any] = {}
+    if form.is_bound:
+        form.is_valid()  # shows errors; the filters that are valid still apply
+        cleaned = form.cleaned_data
+    return form, cleaned
+
+
 def _uuid(value: str | None) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value)) if value else None
@@ -84,16 +118,9 @@ def _uuid(value: str | None) -> uuid.UUID | None:
 @patients_page
 def patient_list(request: HttpRequest) -> HttpResponse:
     user = _actor(request)
-    form = PatientFilterForm(
-        request.GET or None, locations=_filter_locations(user), physicians=_physicians(user)
-    )
+    form, data = patient_filter_form(user, request.GET)
     visible = patients_visible_to(user)
-    qs = visible
-    data: dict[str, Any] = {}
-    if form.is_bound:
-        form.is_valid()  # shows errors; the filters that are valid still apply
-        data = form.cleaned_data
-    qs = patients_filtered(qs, data)
+    qs = patients_filtered(visible, data, user=user)
     sort = data.get("sort") or "name"
 
     # Keyset paging: the cursor is the public id of the last row shown (no names in the URL,
@@ -138,7 +165,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
         "view_mode": view_mode,
         "can_register": can_register_patient(user),
         "can_manage_physicians": can_manage_physicians(user),
-        "filtered": any(data.get(k) for k in ("q", "status", "location", "flag", "physician")),
+        "filtered": any(data.get(k) for k in FILTERS),
     }
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "patient-results":
         return render(request, "patients/_results.html", context)
