@@ -496,6 +496,9 @@ class WaitlistOffer(PublicIdModel):
     )
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
+    window_ends_at = models.DateTimeField(
+        help_text="End of the freed time: later offers of this slot fit visits up to here"
+    )
     # Names the freed slot (location, technician, room, start, end) so offers of one slot
     # can be found together and at most one of them can be accepted.
     slot_key = models.CharField(max_length=64)
@@ -548,7 +551,6 @@ class Reminder(PublicIdModel):
 
     class State(models.TextChoices):
         PENDING = "PENDING", "Waiting to send"
-        SENDING = "SENDING", "Sending"
         SENT = "SENT", "Sent"
         SKIPPED = "SKIPPED", "Not sent (refused)"
         WITHDRAWN = "WITHDRAWN", "Withdrawn"
@@ -581,7 +583,7 @@ class Reminder(PublicIdModel):
             models.Index(
                 fields=["send_at"],
                 name="reminder_due",
-                condition=Q(state__in=["PENDING", "SENDING"]),
+                condition=Q(state="PENDING"),
             )
         ]
 

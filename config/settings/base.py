@@ -151,6 +151,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "patients.authorizations_warn_expiring_task",
         "schedule": crontab(hour=7, minute=0),
     },
+    "scheduling-reminders": {"task": "scheduling.reminders_send_due", "schedule": 60.0},
+    "scheduling-waitlist-expire": {"task": "scheduling.waitlist_offers_expire", "schedule": 60.0},
+    "scheduling-series-extend": {
+        "task": "scheduling.series_extend_due",
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
 
 # ---------------------------------------------------------------- encryption at rest

@@ -24,18 +24,7 @@ from scheduling.models import (
     WaitlistEntry,
     WorkingHours,
 )
-
-# Each kind's default set-up: minutes, colour, skill, needs technician, needs room, codes.
-TYPE_DEFAULTS: dict[str, tuple[int, str, str, bool, bool, list[str]]] = {
-    AppointmentKind.REFERRAL: (45, "#2563eb", Skill.CONSULTATION, True, False, ["99203"]),
-    AppointmentKind.DIAGNOSTIC_STUDY: (480, "#7c3aed", Skill.SLEEP_STUDY, True, True, ["95810"]),
-    AppointmentKind.EQUIPMENT_SETUP: (60, "#059669", Skill.EQUIPMENT_SETUP, True, False, ["E0601"]),
-    AppointmentKind.FOLLOW_UP: (30, "#0891b2", Skill.COMPLIANCE, True, False, ["99213"]),
-    AppointmentKind.SUPPLY_PICKUP: (15, "#ca8a04", Skill.SUPPLIES, False, False, []),
-    AppointmentKind.HOME_TESTING: (30, "#ea580c", Skill.HOME_TESTING, True, False, ["95806"]),
-    AppointmentKind.TELEHEALTH: (30, "#db2777", Skill.TELEHEALTH, True, False, ["99213"]),
-    AppointmentKind.STAFF_BLOCK: (60, "#6b7280", "", True, False, []),
-}
+from scheduling.services import DEFAULT_TYPES, default_type_fields
 
 
 class AppointmentTypeFactory(factory.django.DjangoModelFactory[AppointmentType]):
@@ -45,13 +34,13 @@ class AppointmentTypeFactory(factory.django.DjangoModelFactory[AppointmentType])
 
     organization = factory.SubFactory("clinic.tests.factories.OrganizationFactory")
     code = AppointmentKind.EQUIPMENT_SETUP
-    name = factory.LazyAttribute(lambda o: str(AppointmentKind(o.code).label))
-    duration_minutes = factory.LazyAttribute(lambda o: TYPE_DEFAULTS[o.code][0])
-    color = factory.LazyAttribute(lambda o: TYPE_DEFAULTS[o.code][1])
-    skill = factory.LazyAttribute(lambda o: TYPE_DEFAULTS[o.code][2])
-    needs_technician = factory.LazyAttribute(lambda o: TYPE_DEFAULTS[o.code][3])
-    needs_room = factory.LazyAttribute(lambda o: TYPE_DEFAULTS[o.code][4])
-    billing_codes = factory.LazyAttribute(lambda o: list(TYPE_DEFAULTS[o.code][5]))
+    name = factory.LazyAttribute(lambda o: default_type_fields(o.code)["name"])
+    duration_minutes = factory.LazyAttribute(lambda o: DEFAULT_TYPES[o.code][0])
+    color = factory.LazyAttribute(lambda o: DEFAULT_TYPES[o.code][1])
+    skill = factory.LazyAttribute(lambda o: DEFAULT_TYPES[o.code][2])
+    needs_technician = factory.LazyAttribute(lambda o: DEFAULT_TYPES[o.code][3])
+    needs_room = factory.LazyAttribute(lambda o: DEFAULT_TYPES[o.code][4])
+    billing_codes = factory.LazyAttribute(lambda o: list(DEFAULT_TYPES[o.code][5]))
 
 
 class RoomFactory(factory.django.DjangoModelFactory[Room]):
@@ -177,6 +166,7 @@ def scheduling_rows_for_tenant_walk(location: Location) -> Appointment:
         technician=tech,
         starts_at=start + datetime.timedelta(days=1),
         ends_at=start + datetime.timedelta(days=1, minutes=30),
+        window_ends_at=start + datetime.timedelta(days=1, minutes=30),
         slot_key="alpha-slot",
         expires_at=start,
     )

@@ -1,0 +1,30 @@
+"""Celery tasks of scheduling: each takes ids (or nothing), calls one service and is safe to run
+twice. The beat schedule (config/settings/base.py) runs them."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="scheduling.reminders_send_due")
+def reminders_send_due_task() -> dict[str, int]:
+    """Every minute: send the reminders that are due (each at most once)."""
+    from scheduling.services_reminders import reminders_send_due
+
+    return reminders_send_due()
+
+
+@shared_task(name="scheduling.waitlist_offers_expire")
+def waitlist_offers_expire_task() -> int:
+    """Every minute: expire overdue waitlist offers and offer their slots to the next in line."""
+    from scheduling.services_waitlist import waitlist_offers_expire
+
+    return waitlist_offers_expire()
+
+
+@shared_task(name="scheduling.series_extend_due")
+def series_extend_due_task() -> int:
+    """Daily: book recurring occurrences that have come inside the horizon."""
+    from scheduling.services_series import series_extend_due
+
+    return series_extend_due()
