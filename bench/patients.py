@@ -1,17 +1,21 @@
 """Patient search, the list page and the dashboard on a large organization, against a baseline.
 
-Everything runs inside one transaction that is rolled back at the end, so the development
-database keeps nothing: ``seed_scale``'s loader builds an organization of
+Everything runs inside one transaction that is rolled back at the end, so the database keeps
+nothing: ``seed_scale``'s loader builds an organization of
 BENCH_PATIENTS_LOCATIONS x BENCH_PATIENTS_PER_LOCATION patients (default 50 x 10,000 =
-500,000, with insurance policies and referrals) beside whatever is already there, and two
-staff users sign in: an EMPLOYEE of one location and an ADMIN who sees every location.
+500,000, with insurance policies, referrals and document metadata) beside whatever is already
+there, and two staff users sign in: an EMPLOYEE of one location and an ADMIN who sees every
+location. With BENCH_PATIENTS_ORG=<slug> it measures an organization that ``manage.py
+seed_scale`` already loaded instead (the 5,000,000-patient run: seed once into a database of
+its own, point DATABASE_URL at it); only the two users and the baseline are rolled back.
 
 Each case is a real GET through Django's test client (middleware, view, selectors, template),
 timed over BENCH_REPEAT runs after a warm-up; we print p50 and p95 and the number of SQL
 queries. The baseline is the same request after dropping, inside a savepoint that is rolled
 back, every secondary index and unique constraint of the patient, insurance-policy and
 referral tables (the primary keys stay): what the pages would cost without the indexes the
-migrations add.
+migrations add. BENCH_BASELINE_REPEAT (default BENCH_REPEAT) sets its number of runs:
+at 5M patients a baseline request scans the whole table.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from django.test import Client
 REPEAT = int(os.environ.get("BENCH_REPEAT", "15"))
 LOCATIONS = int(os.environ.get("BENCH_PATIENTS_LOCATIONS", "50"))
 PER_LOCATION = int(os.environ.get("BENCH_PATIENTS_PER_LOCATION", "10000"))
-ORG_SLUG = "bench-patients"
+BASELINE_REPEAT = int(os.environ.get("BENCH_BASELINE_REPEAT", str(REPEAT)))
+EXISTING_ORG = os.environ.get("BENCH_PATIENTS_ORG", "")
+ORG_SLUG = EXISTING_ORG or "bench-patients"
 TABLES = ("patients_patient", "patients_insurancepolicy", "patients_referral")
 
 
@@ -38,8 +44,9 @@ class _Rollback(Exception):
     """Raised to leave a transaction.atomic block by rolling it back."""
 
 
-def _percentiles(fn: Callable[[], object]) -> tuple[float, float, int]:
-    """p50 and p95 in ms over REPEAT runs after one warm-up, and the warm-up's query count."""
+def _percentiles(fn: Callable[[], object], repeat: int = REPEAT) -> tuple[float, float, int]:
+    """p50 and p95 in ms over ``repeat`` runs after one warm-up, and the warm-up's query
+    count."""
     # Counted with an execute wrapper: each request resets connection.queries_log.
     statements: list[str] = []
 
@@ -50,7 +57,7 @@ def _percentiles(fn: Callable[[], object]) -> tuple[float, float, int]:
     with connection.execute_wrapper(count):
         fn()
     samples = []
-    for _ in range(REPEAT):
+    for _ in range(repeat):
         start = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - start) * 1000)
@@ -88,10 +95,13 @@ class Case:
 
 
 def _cases(org_id: int, location_id: int) -> list[Case]:
+    from django.urls import reverse
+
     from patients.models import Patient
 
     mine = Patient.objects.filter(organization_id=org_id, home_location_id=location_id)
-    sample = mine.exclude(phone_mobile="").order_by("id")[PER_LOCATION // 2]
+    with_phone = mine.exclude(phone_mobile="").order_by("id")
+    sample = with_phone[with_phone.count() // 2]
     common = mine.values("last_name").order_by().annotate(n=Count("id"))
     common_last = max(common, key=lambda row: row["n"])["last_name"]
     # The second-page cursor of the plain list: the 50th row by name.
@@ -108,7 +118,8 @@ def _cases(org_id: int, location_id: int) -> list[Case]:
         Case(f"search: misspelt ({misspelt})", f"/patients/?q={misspelt}"),
         Case("list: first page", "/patients/"),
         Case("list: keyset page 2", f"/patients/?after={anchor.public_id}"),
-        Case("dashboard", f"/patients/{sample.public_id}/"),
+        Case("patient dashboard (record page)", f"/patients/{sample.public_id}/"),
+        Case("home dashboard", reverse("clinic:dashboard")),
     ]
 
 
@@ -133,12 +144,18 @@ def run() -> None:
     started = time.perf_counter()
     try:
         with transaction.atomic():
-            totals = seed(slug=ORG_SLUG, locations=LOCATIONS, per_location=PER_LOCATION)
+            if EXISTING_ORG:
+                print(f"  organization '{ORG_SLUG}' as loaded: {_sizes(ORG_SLUG)}")
+            else:
+                totals = seed(slug=ORG_SLUG, locations=LOCATIONS, per_location=PER_LOCATION)
+                print(
+                    "  seeded "
+                    + ", ".join(f"{n:,} {label}" for label, n in totals.items())
+                    + f" in {time.perf_counter() - started:.1f} s (rolled back at the end)"
+                )
             print(
-                "  seeded "
-                + ", ".join(f"{n:,} {label}" for label, n in totals.items())
-                + f" in {time.perf_counter() - started:.1f} s (rolled back at the end); "
-                f"p50/p95 of {REPEAT} runs after a warm-up"
+                f"  p50/p95 of {REPEAT} runs after a warm-up "
+                f"(baseline: {BASELINE_REPEAT} runs after a warm-up)"
             )
             location = Location.objects.filter(organization__slug=ORG_SLUG).order_by("id").first()
             assert location is not None
@@ -157,7 +174,7 @@ def run() -> None:
                     for who, client in users:
                         for case in cases:
                             baseline[(who, case.name)] = _percentiles(
-                                partial(_get, client, case.url)
+                                partial(_get, client, case.url), BASELINE_REPEAT
                             )
                     raise _Rollback
             except _Rollback:
@@ -184,6 +201,19 @@ def run() -> None:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
     print(f"  bench.patients took {time.perf_counter() - started:.1f} s")
+
+
+def _sizes(slug: str) -> str:
+    """Row counts of an organization already loaded."""
+    from patients.models import Document, InsurancePolicy, Patient, Referral
+
+    counts = {
+        "patients": Patient.objects.filter(organization__slug=slug).count(),
+        "insurance policies": InsurancePolicy.objects.filter(organization__slug=slug).count(),
+        "referrals": Referral.objects.filter(organization__slug=slug).count(),
+        "documents": Document.objects.filter(organization__slug=slug).count(),
+    }
+    return ", ".join(f"{n:,} {label}" for label, n in counts.items())
 
 
 def _get(client: Client, url: str) -> None:

@@ -15,6 +15,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Lower
 
 from clinic.models import Location, Organization
 from clinic.models.base import PublicIdModel
@@ -176,6 +178,15 @@ class Patient(PublicIdModel):
             GinIndex(fields=["search_name"], opclasses=["gin_trgm_ops"], name="patient_name_trgm"),
             models.Index(
                 fields=["organization", "last_name", "first_name", "id"], name="patient_org_name"
+            ),
+            # Whole-surname search in page order (patients.selectors.patient_search).
+            models.Index(
+                F("organization"),
+                Lower("last_name"),
+                F("last_name"),
+                F("first_name"),
+                F("id"),
+                name="patient_org_surname",
             ),
             models.Index(
                 fields=["organization", "home_location", "status", "id"],

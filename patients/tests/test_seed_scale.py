@@ -1,5 +1,6 @@
 """``manage.py seed_scale`` at a tiny size: counts, tenant scoping, valid phones, member ids
-the application can decrypt and find, no change history, and a clear refusal to reseed."""
+the application can decrypt and find, document metadata the document pages can read and
+search, no change history, and a clear refusal to reseed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ from django.core.management import CommandError, call_command
 from clinic.crypto import lookup_hash
 from clinic.models import Location, Organization, Role
 from clinic.tests.factories import staff_user
+from patients.documents_selectors import documents_of_patient, documents_search
+from patients.management.commands.seed_scale import DOCUMENT_TEXTS, SEED_STORAGE_PREFIX
 from patients.models import (
+    Document,
+    DocumentVersion,
+    ExtractionStatus,
     InsurancePolicy,
     Patient,
     PatientStatus,
@@ -38,6 +44,7 @@ def seeded() -> Organization:
         stdout=out,
     )
     assert "40 patients" in out.getvalue()
+    assert "documents" in out.getvalue()
     return Organization.objects.get(slug="tiny")
 
 
@@ -119,3 +126,68 @@ def test_name_search_on_seeded_data_finds_every_match_of_my_location_and_no_othe
     assert expected <= found
     assert elsewhere not in found
     assert all(p.home_location_id == mine.pk for p in found)
+
+
+def test_seeded_documents_belong_to_seeded_patients_and_point_at_their_newest_version(seeded):
+    documents = list(Document.objects.filter(organization=seeded).select_related("patient"))
+    assert documents
+    assert all(d.patient.organization_id == seeded.pk for d in documents)
+    versions = list(DocumentVersion.objects.filter(document__organization=seeded))
+    assert len(versions) >= len(documents)
+    by_document: dict[int, list[DocumentVersion]] = {}
+    for version in versions:
+        by_document.setdefault(version.document_id, []).append(version)
+    assert set(by_document) == {d.pk for d in documents}  # every document has a file
+    for document in documents:
+        mine = sorted(by_document[document.pk], key=lambda v: v.number)
+        assert [v.number for v in mine] == list(range(1, len(mine) + 1))
+        assert document.current_version_id == mine[-1].pk
+    for version in versions:
+        assert version.storage_name.startswith(SEED_STORAGE_PREFIX + "/")  # no file behind it
+        assert len(version.sha256) == 64 and version.size > 0
+        if version.kind == "pdf":
+            assert version.content_type == "application/pdf"
+            assert version.extraction_status == ExtractionStatus.DONE
+            assert version.text in DOCUMENT_TEXTS
+        else:
+            assert (version.kind, version.content_type) == ("jpeg", "image/jpeg")
+            assert version.extraction_status == ExtractionStatus.NOT_APPLICABLE
+            assert version.text == "" and version.search_vector is None
+
+
+def test_seeded_documents_show_on_the_record_and_their_text_is_searchable(seeded):
+    admin = staff_user(
+        role=Role.ADMIN, location=Location.objects.filter(organization=seeded).first()
+    )
+    document = (
+        Document.objects.filter(
+            organization=seeded, entered_in_error=False, current_version__kind="pdf"
+        )
+        .select_related("current_version", "patient")
+        .first()
+    )
+    assert document is not None
+    listed = documents_of_patient(admin, document.patient)
+    assert document in listed
+    # A word of its text finds it through the stored search vector, as for an upload.
+    word = document.current_version.text.split()[0].strip(",;.")
+    found = {v.document_id for v in documents_search(admin, word)}
+    assert document.pk in found
+
+
+def test_rows_added_after_the_seed_take_fresh_ids(seeded):
+    """The seed reserves ids from each table's sequence, so the application's next patient,
+    document and version are numbered after the seeded ones."""
+    from patients.tests.documents_factories import document_rows_for_tenant_walk
+    from patients.tests.factories import PatientFactory
+
+    seeded_max = {
+        model: model.objects.order_by("-pk").values_list("pk", flat=True).first()
+        for model in (Patient, Document, DocumentVersion)
+    }
+    patient = PatientFactory(home_location=Location.objects.filter(organization=seeded).first())
+    document_rows_for_tenant_walk(patient)
+    document = Document.objects.get(patient=patient)
+    assert patient.pk > seeded_max[Patient]
+    assert document.pk > seeded_max[Document]
+    assert document.current_version_id > seeded_max[DocumentVersion]

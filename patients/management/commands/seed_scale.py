@@ -35,6 +35,9 @@ from django.utils.text import slugify
 from clinic.crypto import encrypt_text, lookup_hash
 from clinic.models import Location, Organization
 from patients.models import (
+    Document,
+    DocumentCategory,
+    DocumentVersion,
     InsurancePolicy,
     Patient,
     PatientFlag,
@@ -89,6 +92,36 @@ STATUS_WEIGHTS = [
     (PatientStatus.OUTSTANDING_BALANCE, 2), (PatientStatus.TRANSFERRED, 2),
 ]  # fmt: skip
 PHYSICIANS_PER_LOCATION = 8
+# Documents per patient (0-3) and how they look: the category decides what was uploaded
+# (cards and IDs are photos, the rest mostly PDFs whose text was extracted).
+DOCUMENTS_PER_PATIENT_WEIGHTS = [45, 30, 15, 10]
+DOCUMENT_CATEGORY_WEIGHTS = [
+    (DocumentCategory.GENERAL, 5), (DocumentCategory.MEDICAL_HISTORY, 10),
+    (DocumentCategory.PRESCRIPTION, 8), (DocumentCategory.AUTHORIZATION, 6),
+    (DocumentCategory.INSURANCE_CARD_FRONT, 14), (DocumentCategory.INSURANCE_CARD_BACK, 12),
+    (DocumentCategory.CLAIM, 4), (DocumentCategory.LAB_REPORT, 3),
+    (DocumentCategory.DIAGNOSTIC_STUDY_REPORT, 10), (DocumentCategory.TREATMENT_PRESCRIPTION, 4),
+    (DocumentCategory.CONSENT_FORM, 8), (DocumentCategory.REFERRAL, 8),
+    (DocumentCategory.CORRESPONDENCE, 3), (DocumentCategory.INVOICE, 2),
+    (DocumentCategory.PAYMENT_RECEIPT, 1), (DocumentCategory.IDENTITY_DOCUMENT, 2),
+    (DocumentCategory.PROOF_OF_DELIVERY, 2),
+]  # fmt: skip
+PHOTO_CATEGORIES = {
+    DocumentCategory.INSURANCE_CARD_FRONT, DocumentCategory.INSURANCE_CARD_BACK,
+    DocumentCategory.IDENTITY_DOCUMENT,
+}  # fmt: skip
+# What an extracted PDF says (no names: seed text is not about anyone in particular).
+DOCUMENT_TEXTS = [
+    "Audiogram shows moderate sensorineural hearing loss, bilateral, sloping.",
+    "Prior authorization approved for binaural hearing aids, twelve months.",
+    "Referral for vestibular assessment after recurrent vertigo episodes.",
+    "Tympanometry normal; otoacoustic emissions absent at high frequencies.",
+    "Consent to treatment and release of information signed at intake.",
+    "Claim submitted for hearing aid fitting and follow-up visits.",
+]
+DOCUMENT_TAGS = ["intake", "signed", "scanned", "fax", "follow-up", "urgent"]
+# Storage names that no storage holds: the seed has document metadata, not files.
+SEED_STORAGE_PREFIX = "documents/seed-scale"
 
 
 def _zipf_weights(n: int) -> list[float]:
@@ -263,7 +296,8 @@ def seed(
     dob_start = date(1925, 1, 1).toordinal()
     dob_span = date(2022, 12, 31).toordinal() - dob_start
     totals = {"locations": locations, "physicians": len(physicians), "patients": 0}
-    totals.update({"insurance policies": 0, "referrals": 0})
+    totals.update({"insurance policies": 0, "referrals": 0, "documents": 0, "document versions": 0})
+    vectors = _search_vectors(DOCUMENT_TEXTS)
 
     with connection.cursor() as cursor:
         cursor.execute("SHOW session_replication_role")
@@ -320,12 +354,15 @@ def seed(
             InsurancePolicy, _policies(rng, org.pk, patients, payers, pool, now)
         )
         totals["referrals"] += copy_rows(Referral, _referrals(rng, org.pk, patients, now))
+        documents, versions = _documents(rng, org.pk, patients, vectors, now)
+        totals["documents"] += copy_rows(Document, documents)
+        totals["document versions"] += copy_rows(DocumentVersion, versions)
         if progress and (index + 1) % 10 == 0:
             progress(f"  {index + 1}/{locations} locations, {totals['patients']:,} patients")
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('session_replication_role', %s, true)", [previous_role])
     with connection.cursor() as cursor:
-        for model in (Patient, InsurancePolicy, Referral, Physician):
+        for model in (Patient, InsurancePolicy, Referral, Physician, Document, DocumentVersion):
             cursor.execute(f'ANALYZE "{model._meta.db_table}"')
     return totals
 
@@ -390,3 +427,84 @@ def _referrals(
                 ["CLOSED", "SCHEDULED", "CONTACTED", "RECEIVED"], [70, 10, 10, 10]
             )[0],
         }
+
+
+def _search_vectors(texts: Sequence[str]) -> dict[str, str]:
+    """Each text's search vector as PostgreSQL writes it, computed once: the same
+    ``to_tsvector('english', ...)`` the text extraction task stores."""
+    with connection.cursor() as cursor:
+        return {
+            text: _fetch_text(cursor, "SELECT to_tsvector('english', %s)::text", text)
+            for text in texts
+        }
+
+
+def _fetch_text(cursor: Any, sql: str, param: str) -> str:
+    cursor.execute(sql, [param])
+    return str(cursor.fetchone()[0])
+
+
+def _documents(
+    rng: random.Random,
+    org_id: int,
+    patients: Sequence[dict[str, Any]],
+    vectors: dict[str, str],
+    now: Any,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Document metadata (0-3 documents a patient, one in ten with a second version) with
+    storage names no storage holds: the rows, without the files. Photos of cards and IDs are
+    JPEGs with nothing extracted; the rest are PDFs with extracted text and its vector."""
+    categories = [c for c, _w in DOCUMENT_CATEGORY_WEIGHTS]
+    category_weights = [w for _c, w in DOCUMENT_CATEGORY_WEIGHTS]
+    counts = range(len(DOCUMENTS_PER_PATIENT_WEIGHTS))
+    documents: list[dict[str, Any]] = []
+    versions: list[dict[str, Any]] = []
+    for patient in patients:
+        for _ in range(rng.choices(counts, DOCUMENTS_PER_PATIENT_WEIGHTS)[0]):
+            category = rng.choices(categories, category_weights)[0]
+            created = now - timedelta(days=rng.randrange(1500), seconds=rng.randrange(86400))
+            document = {
+                "public_id": uuid.uuid4(),
+                "created_at": created,
+                "updated_at": created,
+                "organization_id": org_id,
+                "patient_id": patient["id"],
+                "category": category,
+                "tags": rng.sample(DOCUMENT_TAGS, rng.choice((0, 0, 1, 2))),
+                "description": "",
+                "entered_in_error": rng.random() < 0.01,
+            }
+            documents.append(document)
+            for number in range(1, 3 if rng.random() < 0.1 else 2):
+                at = created + timedelta(days=(number - 1) * rng.randrange(1, 60))
+                photo = category in PHOTO_CATEGORIES
+                text = "" if photo else rng.choice(DOCUMENT_TEXTS)
+                versions.append(
+                    {
+                        "document": document,
+                        "public_id": uuid.uuid4(),
+                        "created_at": at,
+                        "updated_at": at,
+                        "number": number,
+                        "storage_name": f"{SEED_STORAGE_PREFIX}/{at:%Y}/{at:%m}/{uuid.uuid4().hex}",
+                        "size": rng.randint(40_000, 900_000 if photo else 2_500_000),
+                        "sha256": f"{rng.getrandbits(256):064x}",
+                        "kind": "jpeg" if photo else "pdf",
+                        "content_type": "image/jpeg" if photo else "application/pdf",
+                        "text": text,
+                        "search_vector": vectors[text] if text else None,
+                        "extraction_status": "not_applicable" if photo else "done",
+                    }
+                )
+    if not documents:
+        return [], []
+    first_document = _reserve_ids(Document._meta.db_table, len(documents))
+    for n, document in enumerate(documents):
+        document["id"] = first_document + n
+    first_version = _reserve_ids(DocumentVersion._meta.db_table, len(versions))
+    for n, version in enumerate(versions):
+        version["id"] = first_version + n
+        document = version.pop("document")
+        version["document_id"] = document["id"]
+        document["current_version_id"] = version["id"]  # the last one wins: the newest
+    return documents, versions
