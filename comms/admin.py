@@ -55,3 +55,6 @@ class MessageAdmin(ReadOnlyTenantAdmin):
 @admin.register(WebhookReceipt)
 class WebhookReceiptAdmin(ReadOnlyTenantAdmin):
     list_display = ["key", "received_at"]
+
+
+from . import gmail_admin  # noqa: E402,F401  (the Gmail models: comms/gmail_admin.py)

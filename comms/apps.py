@@ -8,7 +8,21 @@ class CommsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from clinic.models import Role
         from clinic.realtime import stream_register
+        from clinic.views.portal import NavItem, nav_register
+        from comms import timeline  # noqa: F401 - registers comms' own timeline sources
         from comms.services import STREAM, comms_groups, comms_snapshot
+        from patients.tabs import RecordTab, record_tab_register
 
         stream_register(STREAM, snapshot=comms_snapshot, groups=comms_groups)
+        record_tab_register(RecordTab("communications", "Communications", "comms:patient", 50))
+        nav_register(
+            NavItem(
+                "comms_inbox",
+                "Inbox",
+                "comms:inbox",
+                roles=frozenset({Role.ADMIN, Role.EMPLOYEE, Role.CLINICIAN, Role.FIELD_TECHNICIAN}),
+                order=30,
+            )
+        )

@@ -341,7 +341,9 @@ def message_deliver(*, message_id: int, final_attempt: bool = False) -> str:
         message.gateway = gateway.name
         if result.from_address:
             message.from_address = result.from_address
-        if STATUS_RANK.get(result.status, 0) > STATUS_RANK[MessageStatus.QUEUED]:
+        # The provider's first status (queued, or accepted for a messaging service) replaces
+        # ours; no callback ever reports it.
+        if result.status in STATUS_RANK:
             message.status = result.status
         message.sent_at = now
         message.status_at = now
@@ -394,3 +396,57 @@ def _opt_out(
     preference.last_keyword = keyword[:20]
     preference.save(update_fields=["opted_out", "opted_out_at", "last_keyword", "updated_at"])
     return preference
+
+
+# ---------------------------------------------------------------- configuration
+
+
+@transaction.atomic
+def template_save(
+    *, actor: User, key: str, name: str, body: str, channel: str = Channel.SMS
+) -> MessageTemplate:
+    """Create or replace the organization's template ``key``. Unknown placeholders are refused
+    (``TemplateInvalid``), so a typo never reaches a patient."""
+    from comms.rendering import template_check
+
+    template_check(body)
+    row, created = MessageTemplate.objects.update_or_create(
+        organization_id=actor.organization_id or 0,
+        channel=channel,
+        key=key,
+        defaults={"name": name.strip(), "body": body.strip(), "is_active": True},
+    )
+    if created:
+        MessageTemplate.objects.filter(pk=row.pk).update(created_by=actor)
+    audit_record(actor=actor, action="template.saved", obj=row, details={"key": key[:60]})
+    return row
+
+
+@transaction.atomic
+def comms_settings_save(*, actor: User, values: dict[str, Any]) -> Any:
+    """Save the organization's gateway settings; an empty auth token keeps the saved one."""
+    from comms.models import CommsSettings
+
+    row, _ = CommsSettings.objects.select_for_update().get_or_create(
+        organization_id=actor.organization_id or 0
+    )
+    for field in (
+        "sms_gateway",
+        "twilio_credentials_from_environment",
+        "twilio_account_sid",
+        "twilio_from_number",
+        "twilio_messaging_service_sid",
+        "help_reply",
+    ):
+        setattr(
+            row,
+            field,
+            values.get(field) or ("" if field != "twilio_credentials_from_environment" else False),
+        )
+    if values.get("twilio_auth_token"):
+        row.twilio_auth_token = values["twilio_auth_token"]
+    row.save()
+    audit_record(
+        actor=actor, action="comms.settings_changed", obj=row, details={"gateway": row.sms_gateway}
+    )
+    return row

@@ -7,6 +7,7 @@ const entries = {
   calendar: "static/src/calendar.js",
   signature: "static/src/signature.js",
   documents: "static/src/documents.js",
+  comms: "static/src/comms.js",
 };
 
 mkdirSync("static/dist", { recursive: true });
@@ -21,7 +22,7 @@ await build({
   logLevel: "warning",
 });
 await build({
-  entryPoints: { portal: "static/src/portal.css", documents: "static/src/documents.css" },
+  entryPoints: { portal: "static/src/portal.css", documents: "static/src/documents.css", comms: "static/src/comms.css" },
   bundle: true,
   minify: true,
   outdir: "static/dist/css",

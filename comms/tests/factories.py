@@ -74,3 +74,7 @@ def comms_rows_for_tenant_walk(location: Location) -> None:
     CommsSettings.objects.create(organization=org)
     LocationSender.objects.create(organization=org, location=location, from_number="+12015550999")
     WebhookReceipt.objects.create(organization=org, key="walk:receipt")
+
+    from comms.tests.gmail_factories import gmail_rows_for_tenant_walk
+
+    gmail_rows_for_tenant_walk(location, patient)
