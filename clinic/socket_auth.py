@@ -48,6 +48,10 @@ def _origin_allowed(scope: dict[str, Any]) -> bool:
     return normalized in allowed or f"{parts.scheme}://{parts.hostname}" in allowed
 
 
+# Public for guards of sockets that have no staff session (the guided patient tablet).
+origin_allowed = _origin_allowed
+
+
 def _session_fresh(session: Any) -> bool:
     now = int(time.time())
     auth_at = session.get(SESSION_AUTH_AT)

@@ -15,10 +15,22 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from clinic.realtime import realtime_stack  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
+from patients.guided.socket_auth import DEVICE_SOCKET_PATH, device_socket_app  # noqa: E402
+
+staff_sockets = realtime_stack(URLRouter(websocket_urlpatterns))
+guided_device_socket = device_socket_app()
+
+
+async def websocket_app(scope, receive, send):  # type: ignore[no-untyped-def]
+    # The guided patient tablet has no staff session: its own guard (origin + device token).
+    if scope.get("path") == DEVICE_SOCKET_PATH:
+        return await guided_device_socket(scope, receive, send)
+    return await staff_sockets(scope, receive, send)
+
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": realtime_stack(URLRouter(websocket_urlpatterns)),
+        "websocket": websocket_app,
     }
 )

@@ -6,7 +6,16 @@ from django.contrib import admin
 
 from clinic.admin import TenantScopedMixin
 
-PROJECT_APPS = {"clinic", "patients", "scheduling", "equipment", "comms", "telehealth", "billing"}
+PROJECT_APPS = {
+    "clinic",
+    "patients",
+    "guided",
+    "scheduling",
+    "equipment",
+    "comms",
+    "telehealth",
+    "billing",
+}
 
 
 def test_every_project_model_is_registered_and_scoped():

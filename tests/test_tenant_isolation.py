@@ -30,7 +30,16 @@ from clinic.services.audit import audit_record
 from clinic.tests.factories import LocationFactory, MembershipFactory, staff_user
 from conftest import sign_in
 
-PROJECT_APPS = {"clinic", "patients", "scheduling", "equipment", "comms", "telehealth", "billing"}
+PROJECT_APPS = {
+    "clinic",
+    "patients",
+    "guided",
+    "scheduling",
+    "equipment",
+    "comms",
+    "telehealth",
+    "billing",
+}
 
 
 @dataclass
@@ -85,6 +94,7 @@ def two_orgs(db):
 
 def _extra_rows_for_org_a(location):
     """Later apps add a row of each of their models for organization A here (via factories)."""
+    from patients.guided.tests.factories import guided_rows_for_tenant_walk
     from patients.tests.clinical_factories import clinical_rows_for_tenant_walk
     from patients.tests.documents_factories import document_rows_for_tenant_walk
     from patients.tests.factories import patient_rows_for_tenant_walk

@@ -1,3 +1,14 @@
-"""WebSocket routes of patients.guided (config/routing.py collects every app's list)."""
+"""WebSocket routes of patients.guided (config/routing.py collects every app's list).
 
-websocket_urlpatterns: list = []
+Only the staff socket is listed here (behind the staff guard). The patient tablet's socket,
+``/guided/device/ws/``, has its own guard and is mounted in config/asgi.py
+(``patients.guided.socket_auth.device_socket_app``).
+"""
+
+from django.urls import path
+
+from .consumers import StaffConsumer
+
+websocket_urlpatterns = [
+    path("ws/guided/<uuid:public_id>/", StaffConsumer.as_asgi(), name="guided-staff-socket"),
+]

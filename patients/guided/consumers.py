@@ -1,0 +1,220 @@
+"""The two sockets of a guided session (docs/guided-session-protocol.md).
+
+``StaffConsumer`` (``/ws/guided/<public_id>/``) sits behind the staff guard (origin, session,
+OTP); ``PatientConsumer`` (``/guided/device/ws/``) behind the device-token guard. Both send a
+SNAPSHOT first, hand every command to ``protocol.message_apply`` and forward the applied events
+of their group. Nothing is decided here: the rules live in protocol.py and services.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from clinic.realtime import SESSION_CHECK, user_group
+from clinic.socket_auth import REFUSED_CLOSE_CODE, session_still_valid
+
+from . import protocol
+from .protocol import DEVICE_REVOKED, PATIENT, STAFF, patient_group, staff_group
+from .services import presence_update
+
+MAX_CLIENT_MESSAGE = 16 * 1024
+RATE_BURST = 50  # messages per second per socket
+SESSION_ENDED_CLOSE_CODE = 4410
+STAFF_SESSION_ENDED_CLOSE_CODE = 4401
+
+
+class _GuidedConsumer(AsyncJsonWebsocketConsumer):
+    role: str
+    session_id: int
+    group: str
+
+    async def _join(self) -> None:
+        self.times: list[float] = []
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await database_sync_to_async(presence_update)(
+            session_id=self.session_id, role=self.role, channel=self.channel_name, joined=True
+        )
+        await self.send_snapshot()
+
+    async def disconnect(self, code: int) -> None:
+        if not hasattr(self, "group"):
+            return
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await database_sync_to_async(presence_update)(
+            session_id=self.session_id, role=self.role, channel=self.channel_name, joined=False
+        )
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None or len(text_data) > MAX_CLIENT_MESSAGE:
+            await self.send_error(None, "bad_message", "Messages are JSON text under 16 KB.")
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self.send_error(None, "bad_message", "That message is not valid JSON.")
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        client_id = content.get("id") if isinstance(content, dict) else None
+        now = time.monotonic()
+        self.times = [t for t in self.times if now - t < 1.0]
+        if len(self.times) >= RATE_BURST:
+            await self.send_error(client_id, "rate_limited", "Too many messages; slow down.")
+            return
+        self.times.append(now)
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "PING":
+            await self.send_json({"type": "PONG", "id": client_id})
+            return
+        if kind == "SNAPSHOT_REQUEST":
+            if await self.still_allowed():
+                await self.send_snapshot()
+            return
+        if not await self.still_allowed():
+            return
+        reply = await database_sync_to_async(protocol.message_apply)(
+            session_id=self.session_id, role=self.role, message=content, **self.sender()
+        )
+        await self.send_json(reply)
+
+    async def guided_message(self, event: dict[str, Any]) -> None:
+        message = event.get("message")
+        if not isinstance(message, dict):
+            return
+        await self.send_json(message)
+
+    async def send_snapshot(self) -> None:
+        data = await database_sync_to_async(protocol.session_snapshot)(
+            session_id=self.session_id, role=self.role
+        )
+        await self.send_json(data)
+
+    async def send_error(self, client_id: Any, code: str, message: str) -> None:
+        version = await database_sync_to_async(protocol._version)(self.session_id)
+        await self.send_json(
+            {
+                "type": "ERROR",
+                "id": client_id if isinstance(client_id, str) else None,
+                "version": version,
+                "code": code,
+                "message": message,
+            }
+        )
+
+    def sender(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def still_allowed(self) -> bool:
+        return True
+
+
+class StaffConsumer(_GuidedConsumer):
+    role = STAFF
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        public_id = self.scope["url_route"]["kwargs"].get("public_id")
+        session_id = await database_sync_to_async(_staff_session_id)(user, public_id)
+        if session_id is None:
+            await self.close(code=REFUSED_CLOSE_CODE)
+            return
+        self.user = user
+        self.session_key = getattr(self.scope.get("session"), "session_key", None)
+        self.session_id = session_id
+        self.group = staff_group(session_id)
+        await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
+        await self._join()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "user"):
+            await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
+        await super().disconnect(code)
+
+    def sender(self) -> dict[str, Any]:
+        return {"actor": self.user}
+
+    async def realtime_message(self, event: dict[str, Any]) -> None:
+        # The user's group also carries portal notifications; only a session check matters here.
+        message = event.get("message")
+        if isinstance(message, dict) and message.get("type") == SESSION_CHECK:
+            await self.session_check(message)
+
+    async def session_check(self, event: dict[str, Any]) -> None:
+        if not await self._session_valid():
+            await self.close(code=STAFF_SESSION_ENDED_CLOSE_CODE)
+
+    async def _session_valid(self) -> bool:
+        check = database_sync_to_async(session_still_valid)
+        if await check(self.session_key, self.user.pk):
+            return True
+        await asyncio.sleep(1.0)  # as the portal socket: the session may be mid-rewrite
+        return bool(await check(self.session_key, self.user.pk))
+
+
+def _staff_session_id(user: Any, public_id: Any) -> int | None:
+    from clinic.errors import NotFound
+
+    from .services import session_for_staff
+
+    if user is None or not user.is_authenticated:
+        return None
+    try:
+        return session_for_staff(user, public_id).pk
+    except NotFound:
+        return None
+
+
+class PatientConsumer(_GuidedConsumer):
+    role = PATIENT
+
+    async def connect(self) -> None:
+        device = self.scope.get("guided_device")
+        if device is None:
+            await self.close(code=REFUSED_CLOSE_CODE)
+            return
+        self.device_id = device.pk
+        self.device_public_id = str(device.public_id)
+        self.session_id = device.session_id
+        self.group = patient_group(device.session_id)
+        await self._join()
+
+    def sender(self) -> dict[str, Any]:
+        return {"device_id": self.device_id}
+
+    async def still_allowed(self) -> bool:
+        live = await database_sync_to_async(_device_live)(self.device_id)
+        if not live:
+            await self.send_json({"type": "SESSION_ENDED", "version": None, "reason": "replaced"})
+            await self.close(code=SESSION_ENDED_CLOSE_CODE)
+        return live
+
+    async def guided_message(self, event: dict[str, Any]) -> None:
+        message = event.get("message")
+        if not isinstance(message, dict):
+            return
+        if message.get("type") == DEVICE_REVOKED:
+            if message.get("device") == self.device_public_id:
+                await self.send_json(
+                    {"type": "SESSION_ENDED", "version": None, "reason": "replaced"}
+                )
+                await self.close(code=SESSION_ENDED_CLOSE_CODE)
+            return
+        await self.send_json(message)
+        if message.get("type") == "SESSION_ENDED":
+            await self.close(code=SESSION_ENDED_CLOSE_CODE)
+
+
+def _device_live(device_id: int) -> bool:
+    from .models import DeviceToken, SessionStatus
+
+    return DeviceToken.objects.filter(
+        pk=device_id, revoked_at__isnull=True, session__status=SessionStatus.ACTIVE
+    ).exists()

@@ -1,0 +1,69 @@
+"""The guard of the patient tablet's socket: same origin check as staff sockets, then the
+``guided_device`` cookie must name a live device token of an active session. No staff session
+is looked at. Mounted for ``DEVICE_SOCKET_PATH`` only, in config/asgi.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.http.cookie import parse_cookie
+
+from clinic import context
+from clinic.socket_auth import REFUSED_CLOSE_CODE, origin_allowed
+
+DEVICE_COOKIE = "guided_device"
+DEVICE_COOKIE_PATH = "/guided/device/"
+DEVICE_SOCKET_PATH = "/guided/device/ws/"
+
+
+def device_cookie(scope: dict[str, Any]) -> str | None:
+    headers = dict(scope.get("headers") or [])
+    raw = headers.get(b"cookie", b"").decode("latin1")
+    return parse_cookie(raw).get(DEVICE_COOKIE) if raw else None
+
+
+@database_sync_to_async
+def _check_and_audit(scope: dict[str, Any]) -> Any:
+    from clinic.services.audit import audit_record
+
+    from .services import device_from_token
+
+    headers = dict(scope.get("headers") or [])
+    client = scope.get("client") or [None]
+    token = context.activate(
+        context.RequestContext(
+            request_id="",
+            ip=client[0],
+            user_agent=headers.get(b"user-agent", b"").decode("latin1")[:256],
+        )
+    )
+    try:
+        if not origin_allowed(scope):
+            audit_record(actor=None, action="realtime.refused", details={"reason": "origin"})
+            return None
+        device = device_from_token(device_cookie(scope))
+        if device is None:
+            audit_record(actor=None, action="realtime.refused", details={"reason": "device_token"})
+        return device
+    finally:
+        context.reset(token)
+
+
+class DeviceSocketGuard:
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        device = await _check_and_audit(scope)
+        if device is None:
+            await receive()  # the websocket.connect message
+            await send({"type": "websocket.close", "code": REFUSED_CLOSE_CODE})
+            return None
+        return await self.inner(dict(scope, guided_device=device), receive, send)
+
+
+def device_socket_app() -> Any:
+    from .consumers import PatientConsumer
+
+    return DeviceSocketGuard(PatientConsumer.as_asgi())
