@@ -15,7 +15,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from clinic.realtime import SESSION_CHECK, streams, user_group
+from clinic.errors import ApplicationError
+from clinic.realtime import SESSION_CHECK, stream_resolve, streams, user_group
 from clinic.socket_auth import REFUSED_CLOSE_CODE, session_still_valid
 
 SESSION_ENDED_CLOSE_CODE = 4401
@@ -28,14 +29,35 @@ SNAPSHOT_WINDOW_SECONDS = 10.0
 
 
 def _snapshots(user: Any, names: list[str]) -> dict[str, Any]:
-    registered = streams()
-    return {name: registered[name].snapshot(user) for name in names}
+    data = {}
+    for name in names:
+        stream, key = stream_resolve(name) or (None, None)
+        if stream is not None:
+            data[name] = stream.snapshot(user) if key is None else stream.snapshot(user, key)
+    return data
+
+
+def _default_streams() -> list[str]:
+    return [name for name, stream in streams().items() if not stream.keyed]
+
+
+def _follow_groups(user: Any, name: str) -> list[str] | None:
+    """The groups a keyed stream needs, or None when the user may not follow it."""
+    stream, key = stream_resolve(name) or (None, None)
+    if stream is None:
+        return None
+    if key is None or stream.groups is None:
+        return []
+    try:
+        return stream.groups(user, key)
+    except ApplicationError:  # NotFound: "not yours" looks like "no such stream"
+        return None
 
 
 def _groups(user: Any) -> list[str]:
     groups = [user_group(user.pk)]
     for stream in streams().values():
-        if stream.groups is not None:
+        if stream.groups is not None and not stream.keyed:
             groups.extend(g for g in stream.groups(user) if g not in groups)
     return groups
 
@@ -59,7 +81,7 @@ class PortalConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         # Joined before the snapshot is read: a change committed meanwhile arrives as a
         # message the client can place (or discard) by its version.
-        await self.send_snapshot(list(streams()))
+        await self.send_snapshot(_default_streams())
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "joined", []):
@@ -87,7 +109,7 @@ class PortalConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "pong"})
             return
         stream = content.get("stream")
-        if not isinstance(stream, str) or stream not in streams():
+        if not isinstance(stream, str) or stream_resolve(stream) is None:
             await self.send_error("unknown_stream", "There is no such stream.")
             return
         now = time.monotonic()
@@ -100,6 +122,15 @@ class PortalConsumer(AsyncJsonWebsocketConsumer):
         if not await self.session_valid():
             await self.close(code=SESSION_ENDED_CLOSE_CODE)
             return
+        # A keyed stream joins its groups first, so no change between snapshot and join is lost.
+        groups = await database_sync_to_async(_follow_groups)(self.user, stream)
+        if groups is None:
+            await self.send_error("unknown_stream", "There is no such stream.")
+            return
+        for group in groups:
+            if group not in self.joined:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.joined.append(group)
         await self.send_snapshot([stream])
 
     # ------------------------------------------------------------ from the channel layer

@@ -22,7 +22,7 @@ await build({
   logLevel: "warning",
 });
 await build({
-  entryPoints: { portal: "static/src/portal.css", documents: "static/src/documents.css", comms: "static/src/comms.css" },
+  entryPoints: { portal: "static/src/portal.css", documents: "static/src/documents.css", scheduling: "static/src/scheduling.css", comms: "static/src/comms.css" },
   bundle: true,
   minify: true,
   outdir: "static/dist/css",

@@ -8,6 +8,7 @@ from typing import Any
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONCE
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -157,7 +158,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "scheduling.series_extend_due",
         "schedule": crontab(hour=3, minute=30),
     },
-    "guided-sessions-expire": {"task": "patients.guided.guided_sessions_expire", "schedule": 60.0},
 }
 
 # ---------------------------------------------------------------- encryption at rest
@@ -228,7 +228,9 @@ CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
-        "style-src": ["'self'"],
+        # A per-request nonce, sent only on pages that use it (the calendar: FullCalendar 6
+        # injects its own stylesheet and reads the nonce from <meta name="csp-nonce">).
+        "style-src": ["'self'", NONCE],
         "img-src": ["'self'", "data:", "blob:"],
         "connect-src": ["'self'", "ws:", "wss:"],
         "font-src": ["'self'"],

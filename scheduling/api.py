@@ -1,0 +1,274 @@
+"""The calendar's JSON API (mounted at /schedule/api/): one view per operation, explicit
+serializers, scoped to the user's calendar locations before anything else happens.
+
+- ``GET events``: the appointments of one location in a date range, FullCalendar-shaped.
+- ``POST appointments/<public_id>/move``: a drag or resize, re-validated by scheduling-core's
+  move service (conflicts, working hours, the version the browser last saw); a refusal is
+  ``{"error": {"code", "message"}}`` with the explanation to show.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from clinic.api import staff
+from clinic.errors import ApplicationError, NotFound, PermissionDenied
+from clinic.models import User
+from clinic.realtime import stream_version
+from clinic.tenancy import get_scoped, scope_queryset
+from patients.permissions import full_access_location_ids
+
+from .models import ACTIVE_STATES, Appointment, AppointmentState, AppointmentType
+from .realtime import calendar_stream_key
+from .views_access import (
+    calendar_location,
+    can_book_at,
+    location_zone,
+    parse_when,
+    patient_label,
+)
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from clinic.models import Location
+
+MAX_RANGE = datetime.timedelta(days=62)
+HIDDEN_STATES = (AppointmentState.CANCELLED, AppointmentState.ENTERED_IN_ERROR)
+NO_TECHNICIAN = "none"
+
+
+def _local(moment: datetime.datetime, zone: ZoneInfo) -> str:
+    """FullCalendar with a named time zone and no zone plugin expects local times, no offset."""
+    return moment.astimezone(zone).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def _text_color(color: str) -> str:
+    """Dark text on light type colours, white on dark ones."""
+    try:
+        r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    except ValueError:
+        return "#ffffff"
+    return "#111827" if (0.299 * r + 0.587 * g + 0.114 * b) > 160 else "#ffffff"
+
+
+def calendar_appointments(
+    user: User,
+    location: Location,
+    *,
+    start: datetime.datetime,
+    end: datetime.datetime,
+    technician: str | None = None,
+    type_: str | None = None,
+) -> list[Appointment]:
+    """The appointments a calendar of ``location`` shows in ``[start, end)`` (one query)."""
+    qs = (
+        scope_queryset(Appointment.objects.all(), user)
+        .filter(location=location, starts_at__lt=end, ends_at__gt=start)
+        .exclude(state__in=HIDDEN_STATES)
+        .select_related("type", "patient", "technician")
+        .order_by("starts_at", "id")
+    )
+    if technician == NO_TECHNICIAN:
+        qs = qs.filter(technician__isnull=True)
+    elif technician:
+        qs = qs.filter(technician__public_id=technician)
+    if type_:
+        qs = qs.filter(type__public_id=type_)
+    return list(qs)
+
+
+def event_json(
+    user: User,
+    appointment: Appointment,
+    *,
+    zone: ZoneInfo,
+    can_edit: bool,
+    full_ids: set[int],
+) -> dict[str, Any]:
+    label = patient_label(user, appointment, full_ids)
+    title = appointment.type.name + (f" · {label}" if label else "")
+    return {
+        "id": str(appointment.public_id),
+        "title": title,
+        "start": _local(appointment.starts_at, zone),
+        "end": _local(appointment.ends_at, zone),
+        "color": appointment.type.color,
+        "text_color": _text_color(appointment.type.color),
+        "state": appointment.state,
+        "version": appointment.version,
+        "type": str(appointment.type.public_id),
+        "technician": str(appointment.technician.public_id) if appointment.technician else None,
+        "technician_name": appointment.technician.full_name if appointment.technician else "",
+        "url": reverse("scheduling:appointment", kwargs={"public_id": appointment.public_id}),
+        "editable": can_edit and appointment.state in ACTIVE_STATES,
+    }
+
+
+# ---------------------------------------------------------------- events in a range
+
+
+class EventsQuery(serializers.Serializer):
+    location = serializers.UUIDField()
+    start = serializers.CharField(max_length=40)
+    end = serializers.CharField(max_length=40)
+    technician = serializers.CharField(max_length=40, required=False, allow_blank=True)
+    type = serializers.UUIDField(required=False, allow_null=True)
+
+    def validate_technician(self, value: str) -> str:
+        if value in ("", NO_TECHNICIAN):
+            return value
+        try:
+            return str(uuid.UUID(value))
+        except ValueError as exc:
+            raise serializers.ValidationError("Pick a technician from the list.") from exc
+
+
+class EventOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    title = serializers.CharField()
+    start = serializers.CharField()
+    end = serializers.CharField()
+    color = serializers.CharField()
+    text_color = serializers.CharField()
+    state = serializers.CharField()
+    version = serializers.IntegerField()
+    type = serializers.UUIDField()
+    technician = serializers.UUIDField(allow_null=True)
+    technician_name = serializers.CharField()
+    url = serializers.CharField()
+    editable = serializers.BooleanField()
+
+
+class EventsOut(serializers.Serializer):
+    version = serializers.IntegerField(help_text="The location's calendar stream version")
+    timezone = serializers.CharField()
+    events = EventOut(many=True)
+
+
+class CalendarEventsView(APIView):
+    """Appointments of one location between ``start`` and ``end`` (at most 62 days)."""
+
+    @extend_schema(
+        parameters=[EventsQuery],
+        responses=EventsOut,
+        operation_id="schedule_events",
+    )
+    def get(self, request: Request) -> Response:
+        user = staff(request)
+        query = EventsQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        location = calendar_location(user, data["location"])
+        zone = location_zone(location)
+        start, end = parse_when(data["start"], zone), parse_when(data["end"], zone)
+        if start is None or end is None or end <= start:
+            raise ApplicationError("Give a start and an end date, the end after the start.")
+        if end - start > MAX_RANGE:
+            raise ApplicationError("Ask for at most 62 days at a time.")
+        version = stream_version(calendar_stream_key(location.pk))
+        rows = calendar_appointments(
+            user,
+            location,
+            start=start,
+            end=end,
+            technician=data.get("technician") or None,
+            type_=str(data["type"]) if data.get("type") else None,
+        )
+        can_edit = can_book_at(user, location)
+        full_ids = full_access_location_ids(user)
+        events = [
+            event_json(user, a, zone=zone, can_edit=can_edit, full_ids=full_ids) for a in rows
+        ]
+        return Response(
+            EventsOut({"version": version, "timezone": str(zone), "events": events}).data
+        )
+
+
+# ---------------------------------------------------------------- move (drag and drop, resize)
+
+
+class MoveIn(serializers.Serializer):
+    start = serializers.CharField(max_length=40)
+    end = serializers.CharField(max_length=40)
+    version = serializers.IntegerField(min_value=1)
+    technician = serializers.UUIDField(required=False, allow_null=True)
+
+
+class MoveOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    version = serializers.IntegerField()
+    start = serializers.CharField()
+    end = serializers.CharField()
+
+
+def appointment_for_change(user: User, public_id: Any) -> Appointment:
+    """An appointment the user may move or act on (NotFound when not visible)."""
+    appointment = get_scoped(
+        Appointment.objects.select_related("location", "type", "technician"),
+        user,
+        public_id=public_id,
+    )
+    if not can_book_at(user, appointment.location):
+        raise PermissionDenied("You may look at this calendar but not change it.")
+    return appointment
+
+
+class AppointmentMoveView(APIView):
+    """Move or resize one appointment; the server decides, the browser only proposes."""
+
+    @extend_schema(request=MoveIn, responses=MoveOut, operation_id="schedule_appointment_move")
+    def post(self, request: Request, public_id: uuid.UUID) -> Response:
+        from scheduling import services
+
+        user = staff(request)
+        appointment = appointment_for_change(user, public_id)
+        body = MoveIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        zone = location_zone(appointment.location)
+        start, end = parse_when(data["start"], zone), parse_when(data["end"], zone)
+        if start is None or end is None:
+            raise ApplicationError("That time could not be read. Drag the visit again.")
+        kwargs: dict[str, Any] = {}
+        if "technician" in data:
+            kwargs["technician"] = _technician(user, data["technician"])
+        moved = services.appointment_move(
+            actor=user,
+            appointment=appointment,
+            starts_at=start,
+            ends_at=end,
+            expected_version=data["version"],
+            **kwargs,
+        )
+        return Response(
+            MoveOut(
+                {
+                    "id": moved.public_id,
+                    "version": moved.version,
+                    "start": _local(moved.starts_at, zone),
+                    "end": _local(moved.ends_at, zone),
+                }
+            ).data
+        )
+
+
+def _technician(user: User, public_id: uuid.UUID | None) -> User | None:
+    if public_id is None:
+        return None
+    try:
+        return get_scoped(User.objects.all(), user, public_id=public_id)
+    except NotFound as exc:
+        raise ApplicationError("Pick a technician from the board.") from exc
+
+
+__all__ = ["AppointmentMoveView", "AppointmentType", "CalendarEventsView"]

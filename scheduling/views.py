@@ -1,0 +1,399 @@
+"""Portal pages of the calendar: month / week / day, the dispatch board (a day column per
+technician), one appointment with its state actions, and the patient record's Appointments tab.
+
+The pages render a shell; FullCalendar (static/src/calendar.js) loads the events from
+``scheduling.api`` and follows the location's live stream. Writes call scheduling-core's
+services; their refusals come back as a readable message.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from clinic.decorators import staff_required
+from clinic.errors import ApplicationError
+from clinic.models import Location, Membership, Role, User
+from clinic.services.audit import audit_access
+from clinic.tenancy import get_scoped, scope_queryset
+from patients.permissions import access_level, can_see_section
+from patients.selectors import patient_get_visible
+
+from .models import ACTIVE_STATES, Appointment, AppointmentState, AppointmentType
+from .realtime import calendar_stream_name
+from .views_access import (
+    calendar_location,
+    calendar_locations,
+    can_book_at,
+    can_use_calendar,
+    can_view_calendar,
+    location_zone,
+)
+
+calendar_page = staff_required(check=can_use_calendar)
+
+VIEWS = {
+    "month": "dayGridMonth",
+    "week": "timeGridWeek",
+    "day": "timeGridDay",
+}
+FC_TO_VIEW = {v: k for k, v in VIEWS.items()}
+
+
+def _actor(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+def location_technicians(location: Location) -> QuerySet[User]:
+    """Field technicians working at ``location`` (their membership there), by name."""
+    ids = Membership.objects.filter(location=location, role=Role.FIELD_TECHNICIAN).values("user_id")
+    return User.objects.filter(pk__in=ids, is_active=True).order_by("full_name", "pk")
+
+
+def organization_types(user: User) -> QuerySet[AppointmentType]:
+    return scope_queryset(AppointmentType.objects.filter(is_active=True), user)
+
+
+def choices_set(form: forms.Form, name: str, choices: list[tuple[str, str]]) -> None:
+    field = form.fields[name]
+    assert isinstance(field, forms.ChoiceField)
+    field.choices = choices
+
+
+class CalendarFilterForm(forms.Form):
+    location = forms.ChoiceField(label="Location", required=False)
+    technician = forms.ChoiceField(label="Technician", required=False)
+    type = forms.ChoiceField(label="Type", required=False)
+    view = forms.ChoiceField(
+        label="View",
+        required=False,
+        choices=[(k, k.capitalize()) for k in VIEWS] + [(v, v) for v in VIEWS.values()],
+    )
+    date = forms.DateField(label="Date", required=False)
+
+    def __init__(
+        self,
+        data: Any,
+        *,
+        locations: list[Location],
+        technicians: list[User],
+        types: list[AppointmentType],
+    ) -> None:
+        super().__init__(data)
+        choices_set(self, "location", [(str(loc.public_id), loc.name) for loc in locations])
+        choices_set(
+            self,
+            "technician",
+            [
+                ("", "All technicians"),
+                ("none", "No technician"),
+            ]
+            + [(str(t.public_id), t.full_name) for t in technicians],
+        )
+        choices_set(self, "type", [("", "All types")] + [(str(t.public_id), t.name) for t in types])
+
+
+def _calendar_context(request: HttpRequest) -> dict[str, Any]:
+    """The location, filters and lists both calendar pages share (a fixed number of queries)."""
+    user = _actor(request)
+    locations = list(calendar_locations(user))
+    if not locations:
+        raise Http404
+    wanted = request.GET.get("location")
+    location = calendar_location(user, wanted) if wanted else locations[0]
+    technicians = list(location_technicians(location))
+    types = list(organization_types(user))
+    form = CalendarFilterForm(
+        request.GET or None, locations=locations, technicians=technicians, types=types
+    )
+    data: dict[str, Any] = {}
+    if form.is_bound:
+        form.is_valid()  # errors show; valid filters still apply
+        data = form.cleaned_data
+    zone = location_zone(location)
+    day = data.get("date") or timezone.now().astimezone(zone).date()
+    return {
+        "location": location,
+        "locations": locations,
+        "technicians": technicians,
+        "types": types,
+        "form": form,
+        "technician": data.get("technician") or "",
+        "type": data.get("type") or "",
+        "view": VIEWS.get(data.get("view") or "", data.get("view") or "timeGridWeek"),
+        "day": day,
+        "zone": str(zone),
+        "stream": calendar_stream_name(location),
+        "can_book": can_book_at(user, location),
+    }
+
+
+@calendar_page
+def calendar(request: HttpRequest) -> HttpResponse:
+    context = _calendar_context(request)
+    context["view_name"] = FC_TO_VIEW.get(context["view"], "week")
+    audit_access(
+        actor=_actor(request),
+        obj=context["location"],
+        action="calendar.viewed",
+        details={"view": context["view_name"]},
+    )
+    return render(request, "scheduling/calendar.html", context)
+
+
+@calendar_page
+def dispatch(request: HttpRequest) -> HttpResponse:
+    context = _calendar_context(request)
+    technician = context["technician"]
+    columns: list[dict[str, Any]] = [
+        {"public_id": str(t.public_id), "name": t.full_name}
+        for t in context["technicians"]
+        if not technician or technician == str(t.public_id)
+    ]
+    if not technician or technician == "none":
+        columns.append({"public_id": "", "name": "No technician"})
+    context["columns"] = columns
+    context["previous_day"] = context["day"] - datetime.timedelta(days=1)
+    context["next_day"] = context["day"] + datetime.timedelta(days=1)
+    audit_access(
+        actor=_actor(request),
+        obj=context["location"],
+        action="calendar.viewed",
+        details={"view": "dispatch"},
+    )
+    return render(request, "scheduling/dispatch.html", context)
+
+
+# ---------------------------------------------------------------- one appointment
+
+
+def _appointment_visible(user: User, public_id: uuid.UUID) -> Appointment:
+    appointment = get_scoped(
+        Appointment.objects.select_related(
+            "location", "type", "patient", "patient__home_location", "technician", "room"
+        ),
+        user,
+        public_id=public_id,
+    )
+    if not can_view_calendar(user, appointment.location):
+        raise Http404
+    return appointment
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        max_length=200,
+        help_text="Told to whoever looks at this appointment later, not to the patient.",
+    )
+
+
+ACTIONS: dict[str, tuple[str, str]] = {
+    # action in the URL: (service function, message)
+    "check-in": ("appointment_check_in", "Checked in."),
+    "start": ("appointment_start", "Visit started."),
+    "complete": ("appointment_complete", "Visit completed."),
+    "no-show": ("appointment_no_show", "Marked as a no-show."),
+}
+
+
+def available_actions(appointment: Appointment) -> list[tuple[str, str]]:
+    """The state actions that make sense now (the service still decides)."""
+    state = appointment.state
+    if state == AppointmentState.BOOKED:
+        return [("check-in", "Check in"), ("no-show", "No-show")]
+    if state == AppointmentState.CHECKED_IN:
+        return [("start", "Start visit"), ("complete", "Complete")]
+    if state == AppointmentState.IN_PROGRESS:
+        return [("complete", "Complete")]
+    return []
+
+
+@calendar_page
+def appointment_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    user = _actor(request)
+    appointment = _appointment_visible(user, public_id)
+    level = access_level(user, appointment.patient) if appointment.patient else None
+    if appointment.patient is not None:
+        audit_access(
+            actor=user,
+            obj=appointment.patient,
+            action="patient.viewed",
+            details={"appointment": str(appointment.public_id)},
+        )
+    can_change = can_book_at(user, appointment.location)
+    zone = location_zone(appointment.location)
+    return render(
+        request,
+        "scheduling/appointment.html",
+        {
+            "appointment": appointment,
+            "zone": str(zone),
+            "show_patient": can_see_section(level, "identity"),
+            "can_change": can_change and appointment.state in ACTIVE_STATES,
+            "actions": available_actions(appointment) if can_change else [],
+            "cancel_form": CancelForm(),
+            "calendar_url": reverse("scheduling:calendar")
+            + f"?location={appointment.location.public_id}"
+            f"&view=day&date={appointment.starts_at.astimezone(zone).date()}",
+        },
+    )
+
+
+@calendar_page
+@require_POST
+def appointment_cancel(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    from scheduling import services
+
+    user = _actor(request)
+    appointment = _appointment_visible(user, public_id)
+    if not can_book_at(user, appointment.location):
+        raise Http404
+    form = CancelForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say why the appointment is cancelled.")
+        return redirect("scheduling:appointment", public_id=public_id)
+    try:
+        services.appointment_cancel(
+            actor=user, appointment=appointment, reason=form.cleaned_data["reason"]
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("scheduling:appointment", public_id=public_id)
+    messages.success(request, "Appointment cancelled. The slot is free again.")
+    return redirect(reverse("scheduling:calendar") + f"?location={appointment.location.public_id}")
+
+
+@calendar_page
+@require_POST
+def appointment_action(request: HttpRequest, public_id: uuid.UUID, action: str) -> HttpResponse:
+    user = _actor(request)
+    appointment = _appointment_visible(user, public_id)
+    if action not in ACTIONS or not can_book_at(user, appointment.location):
+        raise Http404
+    state_action_run(request, appointment, ACTIONS[action])
+    return redirect("scheduling:appointment", public_id=public_id)
+
+
+def state_action_run(
+    request: HttpRequest, appointment: Appointment, action: tuple[str, str]
+) -> None:
+    """Call one of scheduling-core's state services; its refusal becomes the page's message."""
+    from scheduling import services
+
+    service_name, done = action
+    try:
+        getattr(services, service_name)(actor=_actor(request), appointment=appointment)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, done)
+
+
+# ---------------------------------------------------------------- patient record tab
+
+PAST_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class AppointmentRow:
+    appointment: Appointment
+    local_start: datetime.datetime  # naive, in the appointment's location's time zone
+
+    @classmethod
+    def of(cls, appointment: Appointment) -> AppointmentRow:
+        zone = location_zone(appointment.location)
+        return cls(appointment, appointment.starts_at.astimezone(zone).replace(tzinfo=None))
+
+
+@staff_required
+def patient_appointments(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    user = _actor(request)
+    patient = patient_get_visible(user, public_id)
+    level = access_level(user, patient)
+    if level is None:
+        raise Http404
+    audit_access(actor=user, obj=patient, action="patient.viewed", details={"tab": "appointments"})
+    now = timezone.now()
+    rows = (
+        scope_queryset(Appointment.objects.all(), user, all_locations=True)
+        .filter(patient=patient)
+        .select_related("type", "location", "technician")
+    )
+    if level != "full":
+        rows = rows.filter(technician=user)  # a technician's limited view: their own visits
+    upcoming = [
+        AppointmentRow.of(a)
+        for a in rows.filter(ends_at__gte=now).order_by("starts_at", "id")[:PAST_LIMIT]
+    ]
+    past = [
+        AppointmentRow.of(a)
+        for a in rows.filter(ends_at__lt=now).order_by("-starts_at", "-id")[:PAST_LIMIT]
+    ]
+    book_locations = [loc for loc in calendar_locations(user) if can_book_at(user, loc)]
+    return render(
+        request,
+        "scheduling/patient_appointments.html",
+        {
+            "patient": patient,
+            "full": level == "full",
+            "upcoming": upcoming,
+            "past": past,
+            "can_book": bool(book_locations),
+            "limit": PAST_LIMIT,
+            "today": datetime.date.today(),
+        },
+    )
+
+
+# ---------------------------------------------------------------- wiring (from apps.ready)
+
+
+def ui_register() -> None:
+    """Nav entries, the patient record's Appointments tab and the comms timeline source."""
+    from clinic.views.portal import NavItem, nav_register
+    from patients.tabs import RecordTab, record_tab_register
+
+    staff_roles = frozenset({Role.ADMIN, Role.EMPLOYEE, Role.CLINICIAN})
+    nav_register(
+        NavItem(
+            "calendar",
+            "Calendar",
+            "scheduling:calendar",
+            roles=staff_roles,
+            check=can_use_calendar,
+            order=30,
+        )
+    )
+    field = frozenset({Role.FIELD_TECHNICIAN})
+    nav_register(NavItem("my_day", "My day", "scheduling:my_day", roles=field, order=12))
+    nav_register(
+        NavItem(
+            "my_availability",
+            "My availability",
+            "scheduling:my_availability",
+            roles=field,
+            order=14,
+        )
+    )
+    record_tab_register(
+        RecordTab("appointments", "Appointments", "scheduling:patient_appointments", 40)
+    )
+    try:
+        from comms.timeline import timeline_source_register
+    except ImportError:  # comms' timeline is not there yet
+        return
+    from .views_timeline import appointments_timeline
+
+    timeline_source_register(appointments_timeline)

@@ -1,0 +1,301 @@
+"""The booking form: find the patient (the patients app's search), pick a type and a location,
+see free slots from scheduling-core's slot finder and its best-technician suggestion with the
+reason, then book through its booking service. Works without JavaScript (the form's own GET
+shows the slots); htmx only refreshes parts in place. One column on a phone.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from clinic.decorators import staff_required
+from clinic.errors import ApplicationError
+from clinic.models import Location, User
+from clinic.tenancy import get_scoped
+from patients.models import Patient
+from patients.selectors import patients_filtered, patients_visible_to
+
+from .models import AppointmentType
+from .views import choices_set, organization_types
+from .views_access import calendar_locations, can_book_at, location_zone, parse_when
+
+SEARCH_LIMIT = 8
+SLOT_DAYS = 7
+SLOTS_PER_DAY = 12
+
+
+def _actor(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+def _booking_locations(user: User) -> list[Location]:
+    return [loc for loc in calendar_locations(user) if can_book_at(user, loc)]
+
+
+def can_book(user: User) -> bool:
+    return bool(_booking_locations(user))
+
+
+booking_page = staff_required(check=can_book)
+
+
+class BookingForm(forms.Form):
+    patient = forms.UUIDField(
+        label="Patient", required=False, error_messages={"invalid": "Pick a patient from the list."}
+    )
+    type = forms.ChoiceField(label="Appointment type")
+    location = forms.ChoiceField(label="Location")
+    date = forms.DateField(
+        label="From", widget=forms.DateInput(attrs={"type": "date"}), help_text="Slots for 7 days."
+    )
+    slot = forms.CharField(required=False, max_length=120)
+    notes = forms.CharField(
+        label="Notes", required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(
+        self, data: Any, *, types: list[AppointmentType], locations: list[Location], **kw: Any
+    ) -> None:
+        super().__init__(data, **kw)
+        choices_set(self, "type", [(str(t.public_id), t.name) for t in types])
+        choices_set(self, "location", [(str(loc.public_id), loc.name) for loc in locations])
+
+
+def _selected(items: list[Any], value: Any) -> Any:
+    return next((i for i in items if str(i.public_id) == str(value)), None)
+
+
+def _slot_value(slot: Any, zone: Any) -> str:
+    technician = getattr(slot, "technician", None)
+    start = slot.starts_at.astimezone(zone).replace(tzinfo=None).isoformat(timespec="minutes")
+    return f"{start}|{technician.public_id if technician else ''}"
+
+
+def _parse_slot(value: str, zone: Any) -> tuple[datetime.datetime, str] | None:
+    start_text, _, technician = (value or "").partition("|")
+    start = parse_when(start_text, zone)
+    if start is None:
+        return None
+    if technician:
+        try:
+            technician = str(uuid.UUID(technician))
+        except ValueError:
+            return None
+    return start, technician
+
+
+def find_slots(
+    user: User, *, appointment_type: AppointmentType, location: Location, day: datetime.date
+) -> dict[str, Any]:
+    """Free slots for a week from ``day`` and the suggested technician, grouped by local day."""
+    from scheduling.services_availability import slots_find, technician_suggest
+
+    zone = location_zone(location)
+    try:
+        found = slots_find(
+            appointment_type=appointment_type,
+            location=location,
+            date_from=day,
+            date_to=day + datetime.timedelta(days=SLOT_DAYS - 1),
+        )
+    except ApplicationError as exc:
+        return {"days": [], "suggestion": None, "first": None, "note": exc.message}
+    by_day: dict[datetime.date, list[dict[str, Any]]] = {}
+    for slot in found:
+        local = slot.starts_at.astimezone(zone)
+        items = by_day.setdefault(local.date(), [])
+        if len(items) < SLOTS_PER_DAY:
+            technician = getattr(slot, "technician", None)
+            items.append(
+                {
+                    "value": _slot_value(slot, zone),
+                    "time": local.replace(tzinfo=None),
+                    "who": technician.full_name if technician else "",
+                }
+            )
+    # The best technician for the earliest free time, with scheduling-core's reason.
+    suggestion = None
+    if found and appointment_type.needs_technician:
+        suggestion = technician_suggest(
+            appointment_type=appointment_type,
+            location=location,
+            starts_at=found[0].starts_at,
+            ends_at=found[0].ends_at,
+        )
+    return {
+        "days": sorted(by_day.items()),
+        "suggestion": suggestion,
+        "first": found[0].starts_at.astimezone(zone).replace(tzinfo=None) if found else None,
+        "note": "",
+    }
+
+
+@booking_page
+@require_http_methods(["GET", "POST"])
+def book(request: HttpRequest) -> HttpResponse:
+    from scheduling import services
+
+    user = _actor(request)
+    locations = _booking_locations(user)
+    types = list(organization_types(user))
+    if not types:
+        return render(request, "scheduling/book.html", {"no_types": True})
+    params = request.POST if request.method == "POST" else request.GET
+    initial_location = params.get("location") or str(locations[0].public_id)
+    zone_location = _selected(locations, initial_location) or locations[0]
+    zone = location_zone(zone_location)
+    start_hint = parse_when(params.get("start"), zone)
+    today = timezone.now().astimezone(zone).date()
+    initial = {
+        "location": str(zone_location.public_id),
+        "type": str(types[0].public_id),
+        "date": (start_hint.date() if start_hint else today).isoformat(),
+    }
+    data = params.copy() if params else None
+    if data is not None:
+        for key, value in initial.items():
+            data.setdefault(key, value)
+    form = BookingForm(data, types=types, locations=locations, initial=initial)
+    patient: Patient | None = None
+    results: dict[str, Any] | None = None
+    error = ""
+    alternatives: list[Any] = []
+    if form.is_bound and form.is_valid():
+        cleaned = form.cleaned_data
+        appointment_type = _selected(types, cleaned["type"])
+        location = _selected(locations, cleaned["location"])
+        if cleaned.get("patient"):
+            patient = patients_visible_to(user).filter(public_id=cleaned["patient"]).first()
+            if patient is None:
+                form.add_error("patient", "Pick a patient from the list.")
+        if request.method == "POST":
+            parsed = _parse_slot(cleaned.get("slot", ""), location_zone(location))
+            if patient is None and not form.errors.get("patient"):
+                form.add_error("patient", "Find and pick the patient first.")
+            if parsed is None:
+                form.add_error("slot", "Pick one of the free times.")
+            if not form.errors:
+                starts_at, technician_id = parsed  # type: ignore[misc]
+                technician = (
+                    get_scoped(User.objects.all(), user, public_id=technician_id)
+                    if technician_id
+                    else None
+                )
+                try:
+                    appointment = services.appointment_book(
+                        actor=user,
+                        patient=patient,
+                        type=appointment_type,
+                        location=location,
+                        starts_at=starts_at,
+                        technician=technician,
+                        notes=cleaned.get("notes", ""),
+                    )
+                except ApplicationError as exc:
+                    error = exc.message
+                    alternatives = _alternatives(exc.extra.get("suggestions") or [], location)
+                else:
+                    messages.success(request, "Booked. It is on every open calendar now.")
+                    local = appointment.starts_at.astimezone(location_zone(location))
+                    return redirect(
+                        reverse("scheduling:calendar")
+                        + f"?location={location.public_id}&view=day&date={local.date()}"
+                    )
+        if appointment_type is not None and location is not None:
+            results = find_slots(
+                user, appointment_type=appointment_type, location=location, day=cleaned["date"]
+            )
+    elif not form.is_bound:
+        patient_id = request.GET.get("patient")
+        if patient_id:
+            wanted = _uuid(patient_id)
+            if wanted is not None:
+                patient = patients_visible_to(user).filter(public_id=wanted).first()
+    status = 400 if request.method == "POST" and (form.errors or error) else 200
+    return render(
+        request,
+        "scheduling/book.html",
+        {
+            "form": form,
+            "patient": patient,
+            "results": results,
+            "error": error,
+            "alternatives": alternatives,
+            "chosen_slot": form.data.get("slot", "") if form.is_bound else "",
+        },
+        status=status,
+    )
+
+
+def _alternatives(suggestions: list[dict[str, Any]], location: Location) -> list[dict[str, Any]]:
+    """The nearest free times a refused booking offers, as slots the form can pick."""
+    zone = location_zone(location)
+    out = []
+    for item in suggestions[:5]:
+        start = parse_when(item.get("starts_at"), zone)
+        if start is None:
+            continue
+        local = start.astimezone(zone).replace(tzinfo=None)
+        out.append(
+            {
+                "value": f"{local.isoformat(timespec='minutes')}|{item.get('technician') or ''}",
+                "time": local,
+                "who": item.get("technician_name") or "",
+            }
+        )
+    return out
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+@booking_page
+def patient_search(request: HttpRequest) -> HttpResponse:
+    """The patients app's search (name, MRN, phone, date of birth), as a pick list."""
+    user = _actor(request)
+    query = (request.GET.get("q") or "").strip()[:100]
+    rows: list[Patient] = []
+    if len(query) >= 2:
+        rows = list(
+            patients_filtered(patients_visible_to(user), {"q": query}, user=user).select_related(
+                "home_location"
+            )[:SEARCH_LIMIT]
+        )
+    return render(
+        request,
+        "scheduling/_patient_choices.html",
+        {"rows": rows, "query": query, "limit": SEARCH_LIMIT},
+    )
+
+
+@booking_page
+def slots(request: HttpRequest) -> HttpResponse:
+    """The slot list alone, for htmx when the type, location or date changes."""
+    user = _actor(request)
+    locations = _booking_locations(user)
+    types = list(organization_types(user))
+    form = BookingForm(request.GET, types=types, locations=locations)
+    form.is_valid()
+    cleaned = form.cleaned_data
+    appointment_type = _selected(types, cleaned.get("type"))
+    location = _selected(locations, cleaned.get("location"))
+    if appointment_type is None or location is None or not cleaned.get("date"):
+        raise Http404
+    results = find_slots(
+        user, appointment_type=appointment_type, location=location, day=cleaned["date"]
+    )
+    return render(request, "scheduling/_slots.html", {"results": results, "chosen_slot": ""})
