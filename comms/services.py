@@ -9,6 +9,7 @@ nothing. Delivery retries only transient gateway failures (the task's backoff ha
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
@@ -450,3 +451,29 @@ def comms_settings_save(*, actor: User, values: dict[str, Any]) -> Any:
         actor=actor, action="comms.settings_changed", obj=row, details={"gateway": row.sms_gateway}
     )
     return row
+
+
+SWEEP_AFTER = timedelta(minutes=10)  # longer than the longest retry backoff (5 minutes)
+
+
+def messages_sweep(*, after: timedelta = SWEEP_AFTER, limit: int = 500) -> int:
+    """Re-enqueue outbound messages still queued ``after`` their last change (the broker was
+    down at commit, or a worker was lost). A second task for a message is harmless: delivery
+    locks the row and skips a message that already has a provider id."""
+    cutoff = timezone.now() - after
+    ids = list(
+        Message.objects.filter(
+            direction=Direction.OUTBOUND,
+            status=MessageStatus.QUEUED,
+            provider_sid="",
+            updated_at__lt=cutoff,
+        )
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+    sent = 0
+    for message_id in ids:
+        if not message_enqueue(message_id=message_id):
+            break
+        sent += 1
+    return sent

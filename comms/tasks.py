@@ -34,3 +34,11 @@ def message_deliver(self, message_id: int) -> str:
             return "failed"
         raise self.retry(countdown=backoff(self.request.retries))
     return outcome
+
+
+@shared_task(name="comms.tasks.messages_sweep", ignore_result=True)
+def messages_sweep() -> int:
+    """Celery beat: re-send messages whose task never reached the broker (see the service)."""
+    from comms.services import messages_sweep as sweep
+
+    return sweep()

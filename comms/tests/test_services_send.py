@@ -219,3 +219,25 @@ def test_the_celery_worker_delivers_after_commit(staff, patient, celery_worker):
         body="hello",
     )
     wait_until(lambda: Message.objects.filter(pk=message.pk, status="sent").exists())
+
+
+def test_sweep_re_enqueues_only_messages_stuck_in_the_queue(staff, patient, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from comms import services
+
+    stuck = message_send(
+        actor=staff, patient=patient, channel="sms", purpose="manual", dedupe_key="s1", body="hello"
+    )
+    fresh = message_send(
+        actor=staff, patient=patient, channel="sms", purpose="manual", dedupe_key="s2", body="hello"
+    )
+    Message.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+    enqueued: list[int] = []
+    monkeypatch.setattr(
+        services, "message_enqueue", lambda *, message_id: enqueued.append(message_id) or True
+    )
+    assert services.messages_sweep() == 1
+    assert enqueued == [stuck.pk] and fresh.pk not in enqueued

@@ -152,6 +152,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "patients.authorizations_warn_expiring_task",
         "schedule": crontab(hour=7, minute=0),
     },
+    "comms-messages-sweep": {"task": "comms.tasks.messages_sweep", "schedule": 120.0},
     "scheduling-reminders": {"task": "scheduling.reminders_send_due", "schedule": 60.0},
     "scheduling-waitlist-expire": {"task": "scheduling.waitlist_offers_expire", "schedule": 60.0},
     "scheduling-series-extend": {
@@ -276,6 +277,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["clinic.permissions.IsVerifiedStaff"],
 }
+
+# ---------------------------------------------------------------- comms (Twilio)
+# The public https origin Twilio calls back (status callbacks); empty: no status callbacks.
+COMMS_PUBLIC_BASE_URL: str = env("COMMS_PUBLIC_BASE_URL", default="")
+# Tests and benchmarks only: send the twilio client to a local fake instead of api.twilio.com.
+TWILIO_API_BASE_URL: str = env("TWILIO_API_BASE_URL", default="")
 
 # ---------------------------------------------------------------- logging (never PHI)
 LOGGING: dict[str, Any] = {

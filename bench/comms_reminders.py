@@ -1,0 +1,232 @@
+"""A burst of due reminders through the real sending path: 10,000 ``message_send`` calls (the
+outbox rows with their unique keys), a real Celery worker (a separate process, prefork) draining
+``comms.tasks.message_deliver`` through the real twilio client into the fake Twilio server on
+127.0.0.1 (``comms/tests/fake_twilio.py``), with the outbox events each delivery records.
+
+Runs in a scratch database (``bench_comms_reminders``, created with every migration and dropped
+at the end) so the development database and its append-only audit table are never touched; the
+worker consumes a private queue. Every key is then sent a second time to show nothing goes out
+twice. Prints the time to queue, the time to drain, the throughput, and the same figures for a
+baseline measured in the same run: a smaller burst through the development gateway (no HTTP).
+Pass criteria from issue 5: drains in under 2 minutes, zero duplicates.
+
+BENCH_COMMS_MESSAGES (default 10000), BENCH_COMMS_BASELINE (2000), BENCH_COMMS_CONCURRENCY (4).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+MESSAGES = int(os.environ.get("BENCH_COMMS_MESSAGES", "10000"))
+BASELINE = int(os.environ.get("BENCH_COMMS_BASELINE", "2000"))
+CONCURRENCY = int(os.environ.get("BENCH_COMMS_CONCURRENCY", "4"))
+BATCH = 500  # message_send calls per transaction (a reminder job commits in batches)
+DRAIN_LIMIT_SECONDS = 600.0  # only keeps a broken run from hanging
+DB_NAME = "bench_comms_reminders"
+ROOT = Path(__file__).resolve().parent.parent
+
+# The worker process: the project's Celery app, pointed at the scratch database, the fake
+# Twilio and a private queue (its own outbox tasks go there too, so it drains those as well).
+WORKER = """
+import os, sys
+import django
+django.setup()
+from django.conf import settings
+settings.DATABASES["default"]["NAME"] = os.environ["BENCH_DB_NAME"]
+settings.TWILIO_API_BASE_URL = os.environ["BENCH_TWILIO_URL"]
+assert settings.TWILIO_API_BASE_URL.startswith("http://127.0.0.1:")
+from config.celery import app
+app.conf.task_default_queue = os.environ["BENCH_QUEUE"]
+app.worker_main(["worker", "-Q", os.environ["BENCH_QUEUE"], "-c", os.environ["BENCH_CONC"],
+                 "--pool", "prefork", "-l", "WARNING", "--without-gossip", "--without-mingle",
+                 "--without-heartbeat"])
+"""
+
+
+def _scratch_database() -> Any:
+    from django.conf import settings
+    from django.db import connection
+
+    settings.DATABASES["default"]["TEST"] = {"NAME": DB_NAME}
+    connection.settings_dict["TEST"] = {"NAME": DB_NAME}
+    started = time.perf_counter()
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    print(f"  scratch database {DB_NAME} migrated in {time.perf_counter() - started:.0f} s")
+    return old_name
+
+
+def _organization(n_patients: int, *, twilio: bool) -> tuple[Any, list[Any]]:
+    from clinic.models import Location, Organization
+    from comms.models import CommsSettings, Gateway
+    from comms.tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
+    from patients.models import Patient
+
+    tag = uuid.uuid4().hex[:8]
+    org = Organization.objects.create(name=f"Bench comms {tag}", slug=f"bench-comms-{tag}")
+    location = Location.objects.create(organization=org, name="Bench clinic", phone="+12015550100")
+    Patient.objects.bulk_create(
+        [
+            Patient(
+                organization=org,
+                home_location=location,
+                mrn=f"B{i:07d}",
+                first_name="Pat",
+                last_name=f"Bench{i}",
+                date_of_birth="1960-01-01",
+                phone_mobile=f"+1201555{i:04d}",
+            )
+            for i in range(n_patients)
+        ],
+        batch_size=2000,
+    )
+    if twilio:
+        CommsSettings.objects.create(
+            organization=org,
+            sms_gateway=Gateway.TWILIO,
+            twilio_account_sid=ACCOUNT_SID,
+            twilio_auth_token=AUTH_TOKEN,
+            twilio_from_number="+12015550100",
+        )
+    patients = list(
+        Patient.objects.filter(organization=org).select_related("home_location", "organization")
+    )
+    return org, patients
+
+
+def _burst(patients: list[Any], tag: str) -> float:
+    """message_send for every patient, BATCH per transaction; returns seconds."""
+    from django.db import transaction
+
+    from comms.services import message_send
+
+    started = time.perf_counter()
+    for start in range(0, len(patients), BATCH):
+        with transaction.atomic():
+            for i, patient in enumerate(patients[start : start + BATCH], start=start):
+                message_send(
+                    actor=None,
+                    patient=patient,
+                    channel="sms",
+                    purpose="appointment_reminder",
+                    dedupe_key=f"{tag}:appt:{i}:24h",
+                    template="appointment_reminder",
+                    context={"appointment_date": "Tue, Mar 4", "appointment_time": "9:30 AM"},
+                )
+    return time.perf_counter() - started
+
+
+def _drain(org: Any, total: int, started: float) -> float:
+    from comms.models import Message
+
+    deadline = started + DRAIN_LIMIT_SECONDS
+    while True:
+        pending = Message.objects.filter(organization=org, provider_sid="").count()
+        if pending == 0:
+            return time.perf_counter() - started
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"{pending} of {total} messages still queued after the limit")
+        time.sleep(0.25)
+
+
+def _worker(queue: str, twilio_url: str) -> subprocess.Popen[bytes]:
+    env = dict(
+        os.environ,
+        BENCH_DB_NAME=DB_NAME,
+        BENCH_TWILIO_URL=twilio_url,
+        BENCH_QUEUE=queue,
+        BENCH_CONC=str(CONCURRENCY),
+    )
+    return subprocess.Popen([sys.executable, "-c", WORKER], cwd=ROOT, env=env)  # noqa: S603
+
+
+def _case(label: str, n: int, *, twilio: bool, fake: Any) -> dict[str, Any]:
+    from comms.models import Message
+
+    org, patients = _organization(n, twilio=twilio)
+    tag = uuid.uuid4().hex[:6]
+    t0 = time.perf_counter()
+    queued = _burst(patients, tag)
+    drained = _drain(org, n, t0)
+    # The same keys again (a reminder job re-run): nothing new is written or sent.
+    again = _burst(patients[: min(n, 1000)], tag)
+    time.sleep(1.0)
+    rows = Message.objects.filter(organization=org)
+    sids = list(rows.values_list("provider_sid", flat=True))
+    figures = {
+        "label": label,
+        "n": n,
+        "queued_s": queued,
+        "drained_s": drained,
+        "rate": n / drained,
+        "again_s": again,
+        "rows": len(sids),
+        "duplicate_sids": sum(c - 1 for c in Counter(sids).values() if c > 1),
+        "sent": dict(Counter(rows.values_list("status", flat=True))),
+    }
+    if twilio:
+        per_number = Counter(m.to for m in fake.messages.values())
+        figures["fake_received"] = len(fake.messages)
+        figures["numbers_texted_twice"] = sum(1 for c in per_number.values() if c > 1)
+    return figures
+
+
+def run() -> None:
+    from django.db import connection
+
+    from comms.tests.fake_twilio import fake_twilio_server
+    from config.celery import app
+
+    queue = f"bench-comms-{uuid.uuid4().hex[:8]}"
+    app.conf.task_default_queue = queue  # the producer (this process) publishes there
+    old_name = _scratch_database()
+    worker = None
+    try:
+        with fake_twilio_server(callbacks=()) as fake:
+            worker = _worker(queue, fake.base_url)
+            time.sleep(3.0)  # let the pool start before the clock does
+            print(
+                f"  worker: prefork x{CONCURRENCY}; fake Twilio at {fake.base_url}; "
+                f"{BATCH} message_send per transaction"
+            )
+            base = _case("baseline: development gateway", BASELINE, twilio=False, fake=fake)
+            main = _case("Twilio (real client -> fake server)", MESSAGES, twilio=True, fake=fake)
+        for f in (base, main):
+            print(
+                f"  {f['label']:38s} {f['n']:6,d} messages: queued in {f['queued_s']:6.1f} s, "
+                f"drained in {f['drained_s']:6.1f} s ({f['rate']:6.1f}/s); "
+                f"re-sending 1,000 keys {f['again_s']:4.1f} s; rows {f['rows']:,}, "
+                f"duplicate SIDs {f['duplicate_sids']}; statuses {f['sent']}"
+            )
+        print(
+            f"  fake Twilio received {main['fake_received']:,} messages; numbers texted twice: "
+            f"{main['numbers_texted_twice']}"
+        )
+        print(
+            f"  ratio per message, Twilio path / development gateway: "
+            f"{base['rate'] / main['rate']:.2f}x"
+        )
+        ok = (
+            main["drained_s"] < 120
+            and main["fake_received"] == MESSAGES
+            and main["numbers_texted_twice"] == 0
+            and main["duplicate_sids"] == 0
+            and main["rows"] == MESSAGES
+        )
+        print(f"  issue 5 target (under 2 minutes, zero duplicates): {'MET' if ok else 'NOT MET'}")
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_delete(queue)
+        connection.creation.destroy_test_db(old_name, verbosity=0)
