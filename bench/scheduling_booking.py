@@ -110,7 +110,7 @@ class Scene:
 
     def noon_slots(self, n: int, first: datetime.date) -> list[tuple[Any, datetime.datetime]]:
         """(technician, 12:15 local) on working days from ``first``: free by construction."""
-        out = []
+        out: list[tuple[Any, datetime.datetime]] = []
         day = first
         while len(out) < n:
             if day.weekday() < 5:
@@ -153,7 +153,7 @@ def _insert_rows(scene: Scene, n: int, day_offset: int) -> list[dict[str, Any]]:
     follow_up = scene.types["FOLLOW_UP"]
     # One patient per technician: rows of one hour never share a patient (no overlap).
     patients = list(Patient.objects.filter(home_location=scene.location)[: len(scene.techs)])
-    rows = []
+    rows: list[dict[str, Any]] = []
     day = datetime.date.today() + datetime.timedelta(days=DAYS + day_offset)
     hour = 0
     while len(rows) < n:

@@ -213,6 +213,7 @@ def booking_problems(
     exclude_pk: int | None = None,
     check_conflicts: bool = True,
     check_availability: bool = True,
+    profile: TechnicianProfile | Any | None = ...,
 ) -> Problems:
     ids = {
         "technician_id": technician.pk if technician else None,
@@ -250,6 +251,7 @@ def booking_problems(
             ends_at=ends_at,
             counts_as_visit=appointment_type.code != AppointmentKind.STAFF_BLOCK,
             exclude_appointment_id=exclude_pk,
+            profile=profile,
         )
         if problem:
             sentences.append(problem)
@@ -378,11 +380,17 @@ def _save_or_explain(
         ) from exc
 
 
-def _lock_technician(technician: User | None) -> None:
+def _lock_technician(technician: User | None) -> TechnicianProfile | None:
     """Serialize bookings of one technician, so the daily capacity holds under concurrency.
     (Overlaps do not need this: the exclusion constraint refuses them regardless.)"""
-    if technician is not None:
-        list(TechnicianProfile.objects.select_for_update().filter(user=technician).values("pk"))
+    if technician is None:
+        return None
+    return (
+        TechnicianProfile.objects.select_for_update(of=("self",))
+        .select_related("home_location")
+        .filter(user=technician)
+        .first()
+    )
 
 
 def _event(name: str, appointment: Appointment, **extra: Any) -> None:
@@ -532,8 +540,9 @@ def _check_and_save(
             **kwargs,
         )
     if not problems:
-        _lock_technician(appointment.technician)
+        profile = _lock_technician(appointment.technician)
         problems = booking_problems(
+            profile=profile,
             organization_id=appointment.organization_id,
             room=None,
             patient=None,

@@ -395,12 +395,17 @@ def technician_availability_problem(
     ends_at: datetime.datetime,
     counts_as_visit: bool,
     exclude_appointment_id: int | None = None,
+    profile: TechnicianProfile | Any | None = ...,
 ) -> str | None:
     """Why ``technician`` cannot take ``[starts_at, ends_at)`` (hours, exceptions, capacity), or
-    None. Overlaps are not checked here (the conflict check names the other appointment)."""
-    profile = (
-        TechnicianProfile.objects.filter(user=technician).select_related("home_location").first()
-    )
+    None. Overlaps are not checked here (the conflict check names the other appointment).
+    ``profile`` saves a query when the caller has loaded (and locked) it already."""
+    if profile is ...:
+        profile = (
+            TechnicianProfile.objects.filter(user=technician)
+            .select_related("home_location")
+            .first()
+        )
     if profile is None:
         return None  # not a scheduled field technician (e.g. a clinician's staff block)
     name = technician.full_name
