@@ -42,6 +42,8 @@ class Kind(StrEnum):
     PNG = "png"
     HEIC = "heic"
     TIFF = "tiff"
+    # Made by the application (exports), never accepted from an upload: no signature below.
+    CSV = "csv"
 
     @property
     def content_type(self) -> str:
@@ -58,6 +60,7 @@ _CONTENT_TYPES = {
     Kind.PNG: "image/png",
     Kind.HEIC: "image/heic",
     Kind.TIFF: "image/tiff",
+    Kind.CSV: "text/csv",
 }
 _EXTENSIONS = {
     Kind.PDF: "pdf",
@@ -65,6 +68,7 @@ _EXTENSIONS = {
     Kind.PNG: "png",
     Kind.HEIC: "heic",
     Kind.TIFF: "tiff",
+    Kind.CSV: "csv",
 }
 
 ALLOWED_KINDS_TEXT = "a PDF, JPEG, PNG, HEIC or TIFF"

@@ -25,6 +25,7 @@ from .models import (
     MedicalHistory,
     Patient,
     PatientAssignment,
+    PatientExport,
     PatientNote,
     PatientStatusChange,
     Payer,
@@ -139,6 +140,16 @@ class DocumentVersionAdmin(OrgReadOnlyTenantAdmin):
     search_fields = ["=public_id"]
     list_select_related = ["document"]
     exclude = ["storage_name", "text", "search_vector"]
+
+
+@admin.register(PatientExport)
+class PatientExportAdmin(OrgReadOnlyTenantAdmin):
+    list_display = ["public_id", "requested_by", "state", "rows_done", "rows_total", "created_at"]
+    list_filter = ["state"]
+    search_fields = ["=public_id"]
+    list_select_related = ["requested_by"]
+    # The query may hold what was typed in the search box; the file is reached only by link.
+    exclude = ["query", "storage_name"]
 
 
 @admin.register(InsurancePolicy)

@@ -22,10 +22,12 @@ class PatientsConfig(AppConfig):
                 order=20,
             )
         )
+        from patients.csv_exports import register_file_access as register_export_access
         from patients.documents_services import register_file_access
         from patients.referrals_services import register_nav
 
         register_file_access()
+        register_export_access()
         register_nav()
 
     def seed_demo(self, *, admin: Any, locations: list[Any], users: dict[str, Any]) -> None:

@@ -20,6 +20,11 @@ urlpatterns = [
         name="insurance_verify",
     ),
     path(
+        "<uuid:public_id>/insurance/<uuid:policy_id>/cards",
+        views.insurance_cards,
+        name="insurance_cards",
+    ),
+    path(
         "<uuid:public_id>/insurance/<uuid:policy_id>/deactivate",
         views.insurance_deactivate,
         name="insurance_deactivate",

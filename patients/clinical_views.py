@@ -24,6 +24,7 @@ from clinic.services.audit import audit_access, audit_record
 from clinic.tenancy import scope_queryset
 
 from . import clinical_services as services
+from . import documents_services
 from .clinical_forms import (
     DiagnosisForm,
     MedicalHistoryForm,
@@ -38,6 +39,9 @@ from .clinical_permissions import (
     can_view_insurance,
     can_view_medical_history,
 )
+from .documents_forms import ACCEPT as CARD_ACCEPT
+from .documents_forms import InsuranceCardForm
+from .documents_selectors import insurance_cards_of
 from .models import (
     Diagnosis,
     DiagnosticStudy,
@@ -98,6 +102,7 @@ def _insurance_page(
     policy_form: PolicyForm | None = None,
     payer_form: PayerForm | None = None,
     verify_errors: dict[int, str] | None = None,
+    card_errors: dict[int, str] | None = None,
     status: int = 200,
 ) -> HttpResponse:
     user = _actor(request)
@@ -106,12 +111,19 @@ def _insurance_page(
     policies = list(
         InsurancePolicy.objects.filter(patient=patient).select_related("payer", "verified_by")
     )
+    cards = insurance_cards_of(user, policies)
+    for policy in policies:
+        sides = cards.get(policy.pk, {})
+        policy.has_card = bool(sides)  # type: ignore[attr-defined]
+        policy.card_sides = [("Front", sides.get("front")), ("Back", sides.get("back"))]  # type: ignore[attr-defined]
     context: dict[str, Any] = {
         "patient": patient,
         "section": INSURANCE,
         "policies": policies,
         "can_edit": can_edit,
         "verify_errors": verify_errors or {},
+        "card_errors": card_errors or {},
+        "card_accept": CARD_ACCEPT,
         "tz": patient.home_location.timezone,
     }
     if can_edit:
@@ -235,6 +247,33 @@ def insurance_verify(
     else:
         error = "Choose verified or failed."
     return _insurance_page(request, patient, verify_errors={policy.pk: error}, status=400)
+
+
+@clinical_page
+@require_POST
+def insurance_cards(
+    request: HttpRequest, public_id: uuid.UUID, policy_id: uuid.UUID
+) -> HttpResponse:
+    """Photos of the front and/or back of a policy's card, kept as the patient's documents."""
+    user = _actor(request)
+    patient = _patient_for(request, public_id, INSURANCE, edit=True)
+    policy = _policy_of(patient, policy_id)
+    form = InsuranceCardForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            documents_services.insurance_cards_upload(
+                actor=user,
+                policy=policy,
+                files={side: form.cleaned_data[side] for side in ("front", "back")},
+            )
+        except ApplicationError as exc:
+            error = exc.message
+        else:
+            messages.success(request, "Card saved.")
+            return redirect("patients:insurance", public_id=patient.public_id)
+    else:
+        error = " ".join(str(e) for errors in form.errors.values() for e in errors)
+    return _insurance_page(request, patient, card_errors={policy.pk: error}, status=400)
 
 
 @clinical_page

@@ -17,3 +17,11 @@ def patients_csv_import(job_id: str, user_id: int) -> None:
         job_update(job_id, state="failed", message="Your account is no longer active.")
         return
     job_run_import(actor=actor, job_id=job_id)
+
+
+@shared_task(name="patients.csv_export", ignore_result=True)
+def patients_csv_export(export_id: int) -> str:
+    """Write the CSV file of one background export (``patient_export_run``; safe twice)."""
+    from .csv_exports import patient_export_run
+
+    return patient_export_run(export_id=export_id)

@@ -8,6 +8,7 @@ alive). The export is for ADMINs only and streams the filtered list.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import forms
@@ -18,11 +19,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError, NotFound
+from clinic.files import Kind, download_link
 from clinic.models import User
 
-from . import csv_io
+from . import csv_exports, csv_io
+from .forms import FILTERS, patient_filter_form
+from .models import ExportState, PatientExport
 from .selectors import patients_filtered, patients_visible_to
-from .views import FILTERS, patient_filter_form
 
 # Files up to this many rows import inside the request; bigger ones go to Celery.
 SYNC_ROWS = 500
@@ -133,5 +136,73 @@ def export(request: HttpRequest) -> StreamingHttpResponse:
     )
     response["Content-Disposition"] = 'attachment; filename="patients.csv"'
     response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# -- background export -----------------------------------------------------------------------
+
+
+@export_page
+@require_POST
+def export_start(request: HttpRequest) -> HttpResponse:
+    """Start a background export of the list as filtered (the list's query string)."""
+    export = csv_exports.patient_export_start(
+        actor=_actor(request), query=request.POST.get("query", "")
+    )
+    return redirect("patients:csv_export_progress", public_id=export.public_id)
+
+
+def _export_context(export: PatientExport) -> dict[str, Any]:
+    return {"export": export, "percent": _percent(export)}
+
+
+def _percent(export: PatientExport) -> int:
+    if export.state == ExportState.DONE:
+        return 100
+    return int(100 * export.rows_done / export.rows_total) if export.rows_total else 0
+
+
+@export_page
+@require_GET
+def export_progress(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    export = csv_exports.patient_export_get(user=_actor(request), public_id=public_id)
+    return render(request, "patients/csv/export_progress.html", _export_context(export))
+
+
+@export_page
+@require_GET
+def export_status(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """The export's progress: an HTML fragment for htmx polling, JSON otherwise."""
+    export = csv_exports.patient_export_get(user=_actor(request), public_id=public_id)
+    if request.headers.get("HX-Request"):
+        return render(request, "patients/csv/_export_status.html", _export_context(export))
+    return JsonResponse(
+        {
+            "state": export.state,
+            "done": export.rows_done,
+            "total": export.rows_total,
+            "message": export.message,
+        }
+    )
+
+
+@export_page
+@require_GET
+def export_download(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """A fresh signed link to the finished file, then off to it (checked again and audited by
+    ``/files/<token>``)."""
+    user = _actor(request)
+    export = csv_exports.patient_export_get(user=user, public_id=public_id)
+    if export.state != ExportState.DONE or not export.storage_name:
+        raise NotFound("That export is not ready.")
+    url = download_link(
+        actor=user,
+        obj=export,
+        storage_name=export.storage_name,
+        filename=export.download_filename(),
+        kind=Kind.CSV,
+    )
+    response = redirect(url)
     response["Cache-Control"] = "no-store"
     return response

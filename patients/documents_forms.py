@@ -73,3 +73,25 @@ class DocumentVersionForm(forms.Form):
 
 class DocumentSearchForm(forms.Form):
     q = forms.CharField(label="Search inside documents", required=False, max_length=200)
+
+
+class InsuranceCardForm(forms.Form):
+    """A photo (or scan) of either side of an insurance card, or both. Phones offer the
+    camera for an image input (no ``capture``: a saved photo or a scan can be chosen too)."""
+
+    front = forms.FileField(
+        label="Front of the card",
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": ACCEPT}),
+    )
+    back = forms.FileField(
+        label="Back of the card",
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": ACCEPT}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("front") and not data.get("back"):
+            raise forms.ValidationError("Choose a photo of the front or the back of the card.")
+        return data

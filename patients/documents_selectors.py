@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 
 from clinic.errors import NotFound
 from clinic.tenancy import scope_queryset
 
-from .models import Document, DocumentVersion
+from .models import CARD_CATEGORIES, Document, DocumentVersion
 from .permissions import full_access_location_ids
 
 if TYPE_CHECKING:
@@ -32,17 +32,44 @@ def documents_visible_to(user: User) -> QuerySet[Document]:
     return qs.filter(patient__home_location_id__in=full_access_location_ids(user))
 
 
-def documents_of_patient(user: User, patient: Patient) -> list[Document]:
-    """The patient's documents with every version and its uploader, in a fixed number of
-    queries however many there are."""
+def documents_of_patient(
+    user: User, patient: Patient, *, after: Any = None, limit: int | None = None
+) -> list[Document]:
+    """The patient's documents, newest first, with every version and its uploader, in a fixed
+    number of queries however many there are. Keyset paging: ``after`` is the public id of
+    the last document of the previous page (an unknown one starts from the top), ``limit``
+    how many to return."""
     versions = DocumentVersion.objects.select_related("uploaded_by").order_by("-number")
-    return list(
-        documents_visible_to(user)
-        .filter(patient=patient)
-        .select_related("current_version", "current_version__uploaded_by", "created_by")
+    qs = documents_visible_to(user).filter(patient=patient)
+    anchor = qs.filter(public_id=after).values("created_at", "id").first() if after else None
+    if anchor:
+        qs = qs.filter(
+            Q(created_at__lt=anchor["created_at"])
+            | Q(created_at=anchor["created_at"], id__lt=anchor["id"])
+        )
+    qs = (
+        qs.select_related("current_version", "current_version__uploaded_by", "created_by")
         .prefetch_related(Prefetch("versions", queryset=versions))
         .order_by("-created_at", "-id")
     )
+    return list(qs[:limit] if limit is not None else qs)
+
+
+def insurance_cards_of(user: User, policies: list[Any]) -> dict[int, dict[str, Document]]:
+    """Each policy's current card documents, ``{policy pk: {"front": doc, "back": doc}}``, in
+    one query (the newest document of a side wins)."""
+    sides: dict[str, str] = {CARD_CATEGORIES[0]: "front", CARD_CATEGORIES[1]: "back"}
+    cards: dict[int, dict[str, Document]] = {}
+    documents = (
+        documents_visible_to(user)
+        .filter(insurance_policy__in=[p.pk for p in policies])
+        .select_related("current_version")
+        .order_by("id")
+    )
+    for document in documents:
+        assert document.insurance_policy_id is not None
+        cards.setdefault(document.insurance_policy_id, {})[sides[document.category]] = document
+    return cards
 
 
 def document_get_visible(user: User, public_id: Any) -> Document:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.contrib.postgres.search import SearchVector
@@ -18,6 +19,7 @@ from django.core.files import File
 from django.core.files.storage import storages
 from django.db import transaction
 from django.db.models import TextField, Value
+from django.utils import timezone
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
@@ -25,14 +27,17 @@ from clinic.errors import ApplicationError, NotFound
 from clinic.files import Kind, StoredFile, file_access_register, file_store, file_validate
 from clinic.services.audit import audit_record
 
+from .clinical_permissions import can_edit_insurance
 from .documents_permissions import can_upload_documents
 from .models import (
+    CARD_CATEGORIES,
     MAX_TAGS,
     TAG_MAX_LENGTH,
     Document,
     DocumentCategory,
     DocumentVersion,
     ExtractionStatus,
+    InsurancePolicy,
 )
 
 if TYPE_CHECKING:
@@ -144,12 +149,18 @@ def document_upload(
     category: str,
     tags: Sequence[str] = (),
     description: str = "",
+    insurance_policy: InsurancePolicy | None = None,
 ) -> list[Document]:
     """One document per file, all with the same category, tags and description. Every file is
-    checked first; if one is refused, nothing is stored and nothing is written."""
+    checked first; if one is refused, nothing is stored and nothing is written.
+    ``insurance_policy``: the files are that policy's card (category front or back)."""
     if not can_upload_documents(actor, patient):
         raise NotFound("That patient does not exist or is not available to you.")
     clean_tags, description = _clean_metadata(category, tags, description)
+    if insurance_policy is not None and (
+        insurance_policy.patient_id != patient.pk or category not in CARD_CATEGORIES
+    ):
+        raise DocumentRefused("Only an insurance card can belong to a policy.", code="not_a_card")
     kinds = _validate_all(files)
 
     documents: list[Document] = []
@@ -162,6 +173,7 @@ def document_upload(
             category=category,
             tags=clean_tags,
             description=description,
+            insurance_policy=insurance_policy,
             created_by=actor,
         )
         version = _version_create(actor=actor, document=document, number=1, stored=stored)
@@ -177,6 +189,7 @@ def document_upload(
                 "version": 1,
                 "kind": kind.value,
                 "category": category,
+                **({"policy": str(insurance_policy.public_id)} if insurance_policy else {}),
             },
         )
         documents.append(document)
@@ -218,6 +231,56 @@ def document_version_add(*, actor: User, document: Document, file: File) -> Docu
     return version
 
 
+CARD_SIDES = {
+    "front": DocumentCategory.INSURANCE_CARD_FRONT,
+    "back": DocumentCategory.INSURANCE_CARD_BACK,
+}
+
+
+@transaction.atomic
+def insurance_cards_upload(
+    *, actor: User, policy: InsurancePolicy, files: dict[str, File]
+) -> list[Document]:
+    """Photos or scans of a policy's insurance card, by side ("front", "back"): documents of
+    the patient linked to the policy. A side that already has a card gets a new version (the
+    earlier photo is kept). Both files are checked before anything is written."""
+    policy = (
+        InsurancePolicy.objects.select_for_update(of=("self",))
+        .select_related("patient", "patient__home_location")
+        .get(pk=policy.pk)
+    )
+    patient = policy.patient
+    if not can_edit_insurance(actor, patient):
+        raise NotFound("That policy does not exist or is not available to you.")
+    if not policy.is_active:
+        raise DocumentRefused("This policy is inactive; add the card to the current policy.")
+    chosen = [(side, upload) for side, upload in files.items() if upload]
+    if any(side not in CARD_SIDES for side, _ in chosen):
+        raise DocumentRefused("A card has a front and a back.", code="card_side_unknown")
+    _validate_all([upload for _, upload in chosen])
+    current = {
+        d.category: d
+        for d in Document.objects.filter(insurance_policy=policy, entered_in_error=False).order_by(
+            "id"
+        )
+    }
+    documents: list[Document] = []
+    for side, upload in chosen:
+        category = CARD_SIDES[side]
+        if category in current:
+            document_version_add(actor=actor, document=current[category], file=upload)
+            documents.append(current[category])
+        else:
+            documents += document_upload(
+                actor=actor,
+                patient=patient,
+                files=[upload],
+                category=category,
+                insurance_policy=policy,
+            )
+    return documents
+
+
 @transaction.atomic
 def document_mark_entered_in_error(*, actor: User, document: Document) -> Document:
     """Take a document uploaded by mistake (wrong patient, wrong file) out of use. Nothing is
@@ -247,11 +310,13 @@ def document_mark_entered_in_error(*, actor: User, document: Document) -> Docume
 # -- text extraction -------------------------------------------------------------------------
 
 
-def document_text_extract_enqueue(*, version_ids: Sequence[int]) -> None:
+def document_text_extract_enqueue(*, version_ids: Sequence[int]) -> int:
     """Hand extraction to Celery. A broker outage is logged (ids only) and swallowed: the
-    upload itself has succeeded, and the versions stay ``pending`` for a later run."""
+    upload itself has succeeded, and the versions stay ``pending`` until
+    ``document_extractions_resume`` sends them again. Returns how many were sent."""
     from .documents_tasks import document_text_extract
 
+    sent = 0
     for version_id in version_ids:
         try:
             document_text_extract.apply_async((version_id,), retry=False)
@@ -261,6 +326,32 @@ def document_text_extract_enqueue(*, version_ids: Sequence[int]) -> None:
                 version_id,
                 type(exc).__name__,
             )
+        else:
+            sent += 1
+    return sent
+
+
+# A pending version younger than this probably has its task on the way.
+RESUME_AFTER = timedelta(minutes=5)
+RESUME_BATCH = 500
+
+
+def document_extractions_resume(
+    *, after: timedelta = RESUME_AFTER, limit: int = RESUME_BATCH
+) -> int:
+    """Send again the text extraction of PDF versions still ``pending`` ``after`` their upload
+    (the broker was down at commit, or a worker died mid-task), oldest first. Extraction
+    writes the same result however often it runs, so a version sent twice (two sweeps, or a
+    sweep and the original task) is only read twice. Returns how many were sent."""
+    cutoff = timezone.now() - after
+    ids = list(
+        DocumentVersion.objects.filter(
+            extraction_status=ExtractionStatus.PENDING, created_at__lt=cutoff
+        )
+        .order_by("created_at", "id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return document_text_extract_enqueue(version_ids=ids) if ids else 0
 
 
 # What pypdf raises on malformed files besides its own errors; a missing file is final too.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
-from .documents_services import document_version_text_extract
+from .documents_services import document_extractions_resume, document_version_text_extract
 
 MAX_RETRIES = 3
 
@@ -18,3 +18,9 @@ def document_text_extract(self: Task, version_id: int) -> str:
     except (OperationalError, InterfaceError, ConnectionError, TimeoutError) as exc:
         # The database or storage went away for a moment: try again a little later.
         raise self.retry(countdown=10 * (self.request.retries + 1), exc=exc) from exc
+
+
+@shared_task(name="patients.document_extractions_resume", ignore_result=True)
+def document_extractions_resume_task() -> int:
+    """Celery beat, every 5 minutes: send again extractions left pending (broker outage)."""
+    return document_extractions_resume()

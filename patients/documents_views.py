@@ -37,6 +37,15 @@ from .selectors import patient_get_visible
 
 documents_page_guard = staff_required(check=can_use_documents)
 
+PAGE_SIZE = 25
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+
 
 def _actor(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
@@ -60,11 +69,18 @@ def _page(
 ) -> HttpResponse:
     user = _actor(request)
     audit_access(actor=user, obj=patient, action="patient.viewed", details={"tab": "documents"})
+    after = _uuid(request.GET.get("after"))
+    documents = documents_of_patient(user, patient, after=after, limit=PAGE_SIZE + 1)
+    has_next = len(documents) > PAGE_SIZE
+    documents = documents[:PAGE_SIZE]
     context: dict[str, Any] = {
         "patient": patient,
         "tab": "documents",
         "full": True,
-        "documents": documents_of_patient(user, patient),
+        "documents": documents,
+        "has_next": has_next,
+        "next_after": documents[-1].public_id if has_next else None,
+        "is_first_page": after is None,
         "form": form or DocumentUploadForm(),
         "version_form": version_form,
         "version_for": version_for.pk if version_for else None,

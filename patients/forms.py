@@ -250,3 +250,31 @@ class PhysicianForm(forms.Form):
         label="Fax", max_length=30, required=False, widget=forms.TextInput(attrs={"type": "tel"})
     )
     address = forms.CharField(label="Address", max_length=300, required=False)
+
+
+# The list's filters (besides the order), shared by the list, its CSV export and the
+# background export.
+FILTERS = ("q", "status", "location", "flag", "physician", "payer", "technician")
+
+
+def patient_filter_form(user: User, data: Any) -> tuple[PatientFilterForm, dict[str, Any]]:
+    """The list's filter form for ``user`` and its valid filters (those with an error are
+    shown and left out), shared by the list and the CSV exports. Payer and technician filters
+    are office work: offered only to users who see whole records."""
+    from .permissions import can_register_patient
+    from .selectors import filter_locations_for, payers_for, physicians_for, technicians_for
+
+    locations = filter_locations_for(user)
+    office = can_register_patient(user)
+    form = PatientFilterForm(
+        data or None,
+        locations=locations,
+        physicians=physicians_for(user),
+        payers=payers_for(user) if office else None,
+        technicians=technicians_for(user, locations) if office else None,
+    )
+    cleaned: dict[str, Any] = {}
+    if form.is_bound:
+        form.is_valid()  # shows errors; the filters that are valid still apply
+        cleaned = form.cleaned_data
+    return form, cleaned

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, Value
-from django.db.models.functions import Lower
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Lower
 
 from clinic.crypto import lookup_hash
 from clinic.errors import NotFound
-from clinic.models import Role
+from clinic.models import Location, Role, User
 from clinic.tenancy import scope_queryset
 
-from .models import InsurancePolicy, Patient, PatientAssignment, normalize_name
+from .models import InsurancePolicy, Patient, PatientAssignment, Payer, Physician, normalize_name
 from .permissions import full_access_location_ids
 from .services import InvalidPhoneNumber, phone_normalize
-
-if TYPE_CHECKING:
-    from clinic.models import User
 
 
 def patients_visible_to(user: User) -> QuerySet[Patient]:
@@ -47,6 +44,33 @@ def patients_with_full_record_visible_to(user: User) -> QuerySet[Patient]:
     if user.is_org_admin:
         return qs
     return qs.filter(home_location_id__in=full_access_location_ids(user))
+
+
+def filter_locations_for(user: User) -> QuerySet[Location]:
+    """Locations the user may pick in filters and forms: all of the organization's for an
+    ADMIN, otherwise those where they work with whole records."""
+    locations = scope_queryset(Location.objects.filter(is_active=True), user, all_locations=True)
+    if user.is_org_admin:
+        return locations
+    return locations.filter(pk__in=full_access_location_ids(user))
+
+
+def physicians_for(user: User) -> QuerySet[Physician]:
+    return scope_queryset(Physician.objects.all(), user)
+
+
+def payers_for(user: User) -> QuerySet[Payer]:
+    return scope_queryset(Payer.objects.all(), user)
+
+
+def technicians_for(user: User, locations: QuerySet[Location]) -> QuerySet[User]:
+    """Field technicians working at ``locations`` (those the user may filter by)."""
+    return (
+        scope_queryset(User.objects.filter(is_active=True), user)
+        .filter(memberships__role=Role.FIELD_TECHNICIAN, memberships__location__in=locations)
+        .distinct()
+        .order_by("full_name", "id")
+    )
 
 
 def patient_get_visible(user: User, public_id: Any) -> Patient:

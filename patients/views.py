@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import BooleanField, Q, QuerySet
+from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -21,14 +21,21 @@ from django.views.decorators.http import require_http_methods, require_POST
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
 from clinic.forms.organization import form_apply_error
-from clinic.models import Location, Role, User
+from clinic.models import User
 from clinic.selectors import history_for
 from clinic.services.audit import audit_access, audit_record
-from clinic.tenancy import get_scoped, scope_queryset
+from clinic.tenancy import get_scoped
 
 from . import services
-from .forms import NoteForm, PatientFilterForm, PatientForm, PhysicianForm, StatusChangeForm
-from .models import Patient, PatientNote, PatientStatusChange, Payer, Physician
+from .forms import (
+    FILTERS,
+    NoteForm,
+    PatientForm,
+    PhysicianForm,
+    StatusChangeForm,
+    patient_filter_form,
+)
+from .models import Patient, PatientNote, PatientStatusChange, Physician
 from .permissions import (
     FULL,
     access_level,
@@ -42,14 +49,15 @@ from .permissions import (
     full_access_location_ids,
 )
 from .selectors import (
+    filter_locations_for,
     patient_duplicates,
     patient_get_visible,
     patients_filtered,
     patients_visible_to,
+    physicians_for,
 )
 
 PAGE_SIZE = 25
-FILTERS = ("q", "status", "location", "flag", "physician", "payer", "technician")
 TABS = ("details", "history")
 
 patients_page = staff_required(check=can_use_patients)
@@ -57,52 +65,6 @@ patients_page = staff_required(check=can_use_patients)
 
 def _actor(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
-
-
-def _filter_locations(user: User) -> QuerySet[Location]:
-    """Locations the user may pick in filters and forms: all of the organization's for an
-    ADMIN, otherwise those where they work with whole records."""
-    locations = scope_queryset(Location.objects.filter(is_active=True), user, all_locations=True)
-    if user.is_org_admin:
-        return locations
-    return locations.filter(pk__in=full_access_location_ids(user))
-
-
-def _physicians(user: User) -> QuerySet[Physician]:
-    return scope_queryset(Physician.objects.all(), user)
-
-
-def _technicians(user: User, locations: QuerySet[Location]) -> QuerySet[User]:
-    """Field technicians working at ``locations`` (those the user may filter by)."""
-    return (
-        scope_queryset(User.objects.filter(is_active=True), user)
-        .filter(
-            memberships__role=Role.FIELD_TECHNICIAN,
-            memberships__location__in=locations,
-        )
-        .distinct()
-        .order_by("full_name", "id")
-    )
-
-
-def patient_filter_form(user: User, data: Any) -> tuple[PatientFilterForm, dict[str, Any]]:
-    """The list's filter form for ``user`` and its valid filters (those with an error are
-    shown and left out), shared by the list and the CSV export. Payer and technician filters
-    are office work: offered only to users who see whole records."""
-    locations = _filter_locations(user)
-    office = can_register_patient(user)
-    form = PatientFilterForm(
-        data or None,
-        locations=locations,
-        physicians=_physicians(user),
-        payers=scope_queryset(Payer.objects.all(), user) if office else None,
-        technicians=_technicians(user, locations) if office else None,
-    )
-    cleaned: dict[str, Any] = {}
-    if form.is_bound:
-        form.is_valid()  # shows errors; the filters that are valid still apply
-        cleaned = form.cleaned_data
-    return form, cleaned
 
 
 def _uuid(value: str | None) -> uuid.UUID | None:
@@ -246,8 +208,8 @@ def patient_create(request: HttpRequest) -> HttpResponse:
     user = _actor(request)
     if not can_register_patient(user):
         raise Http404
-    locations = _filter_locations(user)
-    form = PatientForm(request.POST or None, locations=locations, physicians=_physicians(user))
+    locations = filter_locations_for(user)
+    form = PatientForm(request.POST or None, locations=locations, physicians=physicians_for(user))
     duplicates: list[Patient] = []
     hidden_duplicates = 0
     if request.method == "POST" and form.is_valid():
@@ -311,8 +273,8 @@ def patient_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     form = PatientForm(
         request.POST or None,
         initial=initial,
-        locations=_filter_locations(user),
-        physicians=_physicians(user),
+        locations=filter_locations_for(user),
+        physicians=physicians_for(user),
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -388,7 +350,7 @@ physicians_page = staff_required(check=can_manage_physicians)
 def physician_list(request: HttpRequest) -> HttpResponse:
     user = _actor(request)
     q = (request.GET.get("q") or "").strip()[:100]
-    qs = _physicians(user)
+    qs = physicians_for(user)
     if q:
         qs = qs.filter(
             Q(npi=q)

@@ -152,6 +152,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "patients.authorizations_warn_expiring_task",
         "schedule": crontab(hour=7, minute=0),
     },
+    "documents-extractions-resume": {
+        "task": "patients.document_extractions_resume",
+        "schedule": 300.0,
+    },
     "comms-messages-sweep": {"task": "comms.tasks.messages_sweep", "schedule": 120.0},
     "scheduling-reminders": {"task": "scheduling.reminders_send_due", "schedule": 60.0},
     "scheduling-waitlist-expire": {"task": "scheduling.waitlist_offers_expire", "schedule": 60.0},

@@ -20,6 +20,7 @@ from .clinical import (
     validate_icd10,
 )
 from .documents import (
+    CARD_CATEGORIES,
     MAX_TAGS,
     TAG_MAX_LENGTH,
     Document,
@@ -27,6 +28,7 @@ from .documents import (
     DocumentVersion,
     ExtractionStatus,
 )
+from .exports import ExportState, PatientExport
 from .record import (
     ContactChannel,
     Patient,
@@ -52,6 +54,7 @@ from .referrals import (
 )
 
 __all__ = [
+    "CARD_CATEGORIES",
     "ICD10_PATTERN",
     "MAX_TAGS",
     "TAG_MAX_LENGTH",
@@ -65,11 +68,13 @@ __all__ = [
     "Document",
     "DocumentCategory",
     "DocumentVersion",
+    "ExportState",
     "ExtractionStatus",
     "InsurancePolicy",
     "MedicalHistory",
     "Patient",
     "PatientAssignment",
+    "PatientExport",
     "PatientFlag",
     "PatientNote",
     "PatientStatus",

@@ -50,6 +50,8 @@ class ExtractionStatus(models.TextChoices):
     FAILED = "failed", "Could not read"
 
 
+CARD_CATEGORIES = (DocumentCategory.INSURANCE_CARD_FRONT, DocumentCategory.INSURANCE_CARD_BACK)
+
 TAG_MAX_LENGTH = 40
 MAX_TAGS = 10
 
@@ -77,6 +79,14 @@ class Document(PublicIdModel):
         blank=True,
         related_name="+",
     )
+    # Insurance card photos (front / back) belong to one policy as well as to the patient.
+    insurance_policy = models.ForeignKey(
+        "patients.InsurancePolicy",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="card_documents",
+    )
     entered_in_error = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -91,7 +101,12 @@ class Document(PublicIdModel):
             models.CheckConstraint(
                 condition=models.Q(category__in=DocumentCategory.values),
                 name="document_category_known",
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(insurance_policy__isnull=True)
+                | models.Q(category__in=CARD_CATEGORIES),
+                name="document_policy_only_for_cards",
+            ),
         ]
         indexes = [
             models.Index(fields=["patient", "-created_at"], name="document_patient_at"),
@@ -133,7 +148,15 @@ class DocumentVersion(PublicIdModel):
                 fields=["document", "number"], name="document_version_number_unique"
             )
         ]
-        indexes = [GinIndex(fields=["search_vector"], name="document_version_search")]
+        indexes = [
+            GinIndex(fields=["search_vector"], name="document_version_search"),
+            # The extraction sweep's "still pending" read stays small on millions of versions.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(extraction_status="pending"),
+                name="document_version_pending",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Version {self.number} of document {self.document_id}"

@@ -59,7 +59,7 @@ def patient_rows_for_tenant_walk(location) -> Patient:
     """One row of every patients model at ``location`` (tests/test_tenant_isolation.py)."""
     from clinic.models import Role
     from clinic.tests.factories import staff_user
-    from patients.models import PatientAssignment, PatientStatusChange
+    from patients.models import PatientAssignment, PatientExport, PatientStatusChange
 
     physician = PhysicianFactory(organization=location.organization, last_name="Alphadoc")
     patient: Patient = PatientFactory.create(
@@ -75,4 +75,8 @@ def patient_rows_for_tenant_walk(location) -> Patient:
     )
     technician = staff_user(role=Role.FIELD_TECHNICIAN, location=location, full_name="Tess Alpha")
     PatientAssignment.objects.create(patient=patient, technician=technician)
+    exporter = staff_user(role=Role.ADMIN, location=location, full_name="Xavier Alphaexport")
+    PatientExport.objects.create(
+        organization=location.organization, requested_by=exporter, query="q=Alphapatient"
+    )
     return patient
