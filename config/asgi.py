@@ -1,7 +1,9 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels.
 
 Sockets pass an origin check and the session + OTP check in clinic.realtime before any
-consumer sees them.
+consumer sees them; the one exception is the guided patient tablet's socket, which has no staff
+session and passes the origin check and its device-token check instead
+(patients/guided/socket_auth.py).
 """
 
 import os
@@ -21,7 +23,7 @@ staff_sockets = realtime_stack(URLRouter(websocket_urlpatterns))
 guided_device_socket = device_socket_app()
 
 
-async def websocket_app(scope, receive, send):  # type: ignore[no-untyped-def]
+async def websocket_app(scope, receive, send):
     # The guided patient tablet has no staff session: its own guard (origin + device token).
     if scope.get("path") == DEVICE_SOCKET_PATH:
         return await guided_device_socket(scope, receive, send)
