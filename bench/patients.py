@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -167,6 +168,10 @@ def run() -> None:
             for who, client in users:
                 for case in cases:
                     results[(who, case.name)] = _percentiles(partial(_get, client, case.url))
+                    p50, p95, n = results[(who, case.name)]
+                    # Printed as measured: the baseline of a large dataset takes a while.
+                    print(f"  .. {case.name[:44]:<44} {who:<14} {p50:6.1f}ms {p95:6.1f}ms {n:4d}")
+                    sys.stdout.flush()
             baseline: dict[tuple[str, str], tuple[float, float, int]] = {}
             try:
                 with transaction.atomic():
