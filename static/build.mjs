@@ -7,6 +7,8 @@ const entries = {
   calendar: "static/src/calendar.js",
   signature: "static/src/signature.js",
   documents: "static/src/documents.js",
+  "guided-staff": "static/src/guided-staff.js",
+  "guided-device": "static/src/guided-device.js",
   comms: "static/src/comms.js",
 };
 
@@ -22,7 +24,7 @@ await build({
   logLevel: "warning",
 });
 await build({
-  entryPoints: { portal: "static/src/portal.css", documents: "static/src/documents.css", scheduling: "static/src/scheduling.css", comms: "static/src/comms.css" },
+  entryPoints: { portal: "static/src/portal.css", documents: "static/src/documents.css", guided: "static/src/guided.css", scheduling: "static/src/scheduling.css", comms: "static/src/comms.css" },
   bundle: true,
   minify: true,
   outdir: "static/dist/css",

@@ -11,9 +11,15 @@ const MAX_DELAY_MS = 30000;
 const PING_EVERY_MS = 30000;
 const SESSION_ENDED = 4401;
 
-function socketUrl(path) {
+export function socketUrl(path) {
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${window.location.host}${path}`;
+}
+
+// Exponential backoff with jitter, so a restarted server is not stampeded.
+export function backoffDelay(attempt, base, max) {
+  const ceiling = Math.min(max, base * 2 ** attempt);
+  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
 }
 
 function statusBanner() {
@@ -156,9 +162,7 @@ export function startRealtime({ path = "/ws/portal/" } = {}) {
   }
 
   function scheduleReconnect() {
-    // Exponential backoff with full jitter, so a restarted server is not stampeded.
-    const ceiling = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt);
-    const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    const delay = backoffDelay(attempt, BASE_DELAY_MS, MAX_DELAY_MS);
     attempt += 1;
     clearTimeout(retryTimer);
     retryTimer = setTimeout(connect, delay);

@@ -1,0 +1,425 @@
+"""Guided sessions: staff action -> patient screen latency with N paired sessions open.
+
+For N in BENCH_GUIDED_SESSIONS (default 50, 200, 500) paired sessions, every staff socket
+sends a staff command (HIGHLIGHT_FIELD, CLEAR_HIGHLIGHT and NAVIGATE between the steps the
+session has opened, in turn) twice a second, each session starting at a random phase, for
+BENCH_GUIDED_SECONDS. The latency of one action is the time from the staff client sending it
+to the patient client of the same session receiving the resulting event (both clients live in
+this process, one clock). Sessions act at most once per 500 ms and an event takes far less, so
+a patient's next staff event always answers the oldest action of its session still waiting.
+
+Targets, in the same run:
+- **guided (Django)**: the project's ASGI application (config.asgi, served by uvicorn as the
+  Procfile does, one process) on a scratch copy of the database made for the run and dropped
+  at the end; the guided consumers check each command, persist it (version, step, highlight)
+  in PostgreSQL and broadcast it through the channel layer. Measured once with
+  channels_redis.core.RedisChannelLayer and once with
+  channels_redis.pubsub.RedisPubSubChannelLayer (a separate channel prefix each time).
+- **bare relay (baseline)**: a minimal `websockets` server in its own process that parses
+  each staff frame, stamps a per-session version and forwards it to the patient socket of the
+  same session: no Django, no database, no channel layer.
+
+The load generator shares the machine's cores with the server, PostgreSQL and Redis, as the
+baseline does. Figures go to docs/benchmarks.md ("Guided sessions").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SESSION_COUNTS = [int(n) for n in os.environ.get("BENCH_GUIDED_SESSIONS", "50,200,500").split(",")]
+SECONDS = float(os.environ.get("BENCH_GUIDED_SECONDS", "15"))
+WARMUP_SECONDS = float(os.environ.get("BENCH_GUIDED_WARMUP", "3"))
+DRAIN_SECONDS = float(os.environ.get("BENCH_GUIDED_DRAIN", "20"))
+ACTIONS_PER_SECOND = 2.0
+ROOT = Path(__file__).resolve().parent.parent
+LAYERS = {
+    "core": "channels_redis.core.RedisChannelLayer",
+    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# The bare relay: the baseline server.
+# --------------------------------------------------------------------------------------------
+
+
+def relay_serve(port: int) -> None:
+    """Run the bare relay on 127.0.0.1:port until killed (in its own process)."""
+    from websockets.asyncio.server import serve
+
+    patients: dict[str, Any] = {}
+    versions: dict[str, int] = {}
+
+    async def handler(ws: Any) -> None:
+        # /relay/<session>/<role>
+        _, _, session, role = ws.request.path.rstrip("/").split("/")
+        await ws.send(json.dumps({"type": "SNAPSHOT", "version": versions.get(session, 0)}))
+        if role == "patient":
+            patients[session] = ws
+            async for _ in ws:
+                pass
+            return
+        async for frame in ws:
+            message = json.loads(frame)
+            versions[session] = versions.get(session, 0) + 1
+            out = json.dumps({**message, "version": versions[session]})
+            target = patients.get(session)
+            if target is not None:
+                with contextlib.suppress(Exception):
+                    await target.send(out)
+            await ws.send(json.dumps({"type": "ACK", "id": message.get("id")}))
+
+    async def main() -> None:
+        async with serve(handler, "127.0.0.1", port, max_queue=None, compression=None):
+            await asyncio.Future()
+
+    asyncio.run(main())
+
+
+# --------------------------------------------------------------------------------------------
+# The load: N pairs of sockets.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Pair:
+    """One paired session as the load generator sees it."""
+
+    staff_url: str
+    patient_url: str
+    staff_headers: dict[str, str] = field(default_factory=dict)
+    patient_headers: dict[str, str] = field(default_factory=dict)
+    fields: list[str] = field(default_factory=lambda: ["first_name", "last_name"])
+    steps: list[str] = field(default_factory=lambda: ["identity"])
+    sent: deque[float] = field(default_factory=deque)
+
+
+@dataclass
+class Result:
+    samples: list[float]
+    sent: int
+    lost: int
+    errors: int
+
+    def pct(self, q: float) -> float:
+        if not self.samples:
+            return float("nan")
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+STAFF_EVENTS = {"HIGHLIGHT_FIELD", "CLEAR_HIGHLIGHT", "NAVIGATE"}
+
+
+def _actions(pair: Pair) -> Callable[[int], dict[str, object]]:
+    def action(i: int) -> dict[str, object]:
+        kind = i % 3
+        if kind == 0:
+            return {"type": "HIGHLIGHT_FIELD", "field": pair.fields[(i // 3) % len(pair.fields)]}
+        if kind == 1:
+            return {"type": "CLEAR_HIGHLIGHT"}
+        return {"type": "NAVIGATE", "step": pair.steps[(i // 3) % len(pair.steps)]}
+
+    return action
+
+
+async def drive(pairs: list[Pair], *, is_staff_event: Callable[[dict[str, Any]], bool]) -> Result:
+    """Open every pair, let staff act at ACTIONS_PER_SECOND for SECONDS, return latencies (ms)."""
+    from websockets.asyncio.client import connect
+
+    samples: list[float] = []
+    counters = {"sent": 0, "errors": 0}
+    measuring = asyncio.Event()
+    stop = asyncio.Event()
+
+    async def patient_reader(pair: Pair, ws: Any) -> None:
+        async for frame in ws:
+            now = time.perf_counter()
+            message = json.loads(frame)
+            if message.get("type") == "ERROR":
+                counters["errors"] += 1
+            if not is_staff_event(message) or not pair.sent:
+                continue
+            started = pair.sent.popleft()
+            if started > 0:
+                samples.append((now - started) * 1000)
+
+    async def staff_reader(ws: Any) -> None:
+        async for frame in ws:
+            if json.loads(frame).get("type") == "ERROR":
+                counters["errors"] += 1
+
+    async def staff_loop(pair: Pair, ws: Any) -> None:
+        action = _actions(pair)
+        interval = 1 / ACTIONS_PER_SECOND
+        await asyncio.sleep(random.random() * interval)
+        next_at = time.perf_counter()
+        i = 0
+        while not stop.is_set():
+            message = {**action(i), "id": f"b{i}-{random.getrandbits(32):x}"}
+            pair.sent.append(time.perf_counter() if measuring.is_set() else 0.0)
+            await ws.send(json.dumps(message))
+            counters["sent"] += 1 if measuring.is_set() else 0
+            i += 1
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+
+    sockets = []
+    tasks: list[asyncio.Task[None]] = []
+    opening = asyncio.Semaphore(50)
+
+    async def open_pair(pair: Pair) -> None:
+        async with opening:
+            patient = await connect(
+                pair.patient_url,
+                additional_headers=pair.patient_headers,
+                max_queue=None,
+                compression=None,
+                open_timeout=60,
+            )
+            await patient.recv()  # the snapshot comes first
+            staff = await connect(
+                pair.staff_url,
+                additional_headers=pair.staff_headers,
+                max_queue=None,
+                compression=None,
+                open_timeout=60,
+            )
+            await staff.recv()
+        sockets.extend([patient, staff])
+        tasks.append(asyncio.create_task(patient_reader(pair, patient)))
+        tasks.append(asyncio.create_task(staff_reader(staff)))
+        tasks.append(asyncio.create_task(staff_loop(pair, staff)))
+
+    await asyncio.gather(*(open_pair(p) for p in pairs))
+    await asyncio.sleep(WARMUP_SECONDS)
+    measuring.set()
+    await asyncio.sleep(SECONDS)
+    measuring.clear()
+    stop.set()
+    # Let what was sent while measuring arrive (a saturated server is late, not lossless).
+    deadline = time.perf_counter() + DRAIN_SECONDS
+    while time.perf_counter() < deadline and any(t > 0 for p in pairs for t in p.sent):
+        await asyncio.sleep(0.1)
+    waiting = sum(1 for p in pairs for t in p.sent if t > 0)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    return Result(samples, counters["sent"], waiting, counters["errors"])
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+# --------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.2)
+    raise RuntimeError("the server did not start")
+
+
+@contextlib.contextmanager
+def _process(
+    code: str, port: int, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    # The code is this module's own text (a server entry point), never outside input.
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **(env or {})}
+    )
+    try:
+        _wait_port(port, process)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def asgi_serve(port: int, database: str, layer: str, prefix: str) -> None:
+    """Serve config.asgi with uvicorn (as the Procfile does) on a scratch database and layer."""
+    import uvicorn
+    from django.conf import settings
+
+    settings.DATABASES["default"]["NAME"] = database
+    hosts = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
+    config: dict[str, object] = {"hosts": hosts, "prefix": prefix}
+    if layer == "core":
+        config.update(capacity=1000, expiry=30)
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": LAYERS[layer], "CONFIG": config}}
+    uvicorn.run(
+        "config.asgi:application",
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        log_level="warning",
+        server_header=False,
+    )
+
+
+def _report(label: str, result: Result, baseline: Result | None) -> None:
+    ratio = ""
+    if baseline is not None and baseline.samples and result.samples:
+        ratio = f"  p95 ratio {result.pct(0.95) / baseline.pct(0.95):.1f}x"
+    print(
+        f"  {label:<24} sent {result.sent:>6}  arrived {len(result.samples):>6}"
+        f"  p50 {result.pct(0.50):8.1f} ms  p95 {result.pct(0.95):8.1f} ms"
+        f"  p99 {result.pct(0.99):8.1f} ms  late>{DRAIN_SECONDS:.0f}s {result.lost}"
+        f"  errors {result.errors}{ratio}"
+    )
+
+
+def _relay_pairs(port: int, n: int) -> list[Pair]:
+    base = f"ws://127.0.0.1:{port}/relay"
+    return [
+        Pair(staff_url=f"{base}/s{i}/staff", patient_url=f"{base}/s{i}/patient") for i in range(n)
+    ]
+
+
+def run_relay(n: int) -> Result:
+    port = _free_port()
+    code = f"from bench.guided_sessions import relay_serve; relay_serve({port})"
+    with _process(code, port):
+        return asyncio.run(
+            drive(_relay_pairs(port, n), is_staff_event=lambda m: m.get("type") in STAFF_EVENTS)
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# The guided target: a scratch database with N sessions, each with a paired tablet.
+# --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def scratch_database() -> Iterator[str]:
+    """A freshly migrated database for the run (Django's test-database machinery), dropped after."""
+    from django.db import connection
+
+    keep = bool(os.environ.get("BENCH_GUIDED_KEEPDB"))  # reuse it between runs while tuning
+    suffix = "keep" if keep else str(os.getpid())
+    connection.settings_dict["TEST"]["NAME"] = f"tandem_bench_guided_{suffix}"
+    original = connection.settings_dict["NAME"]
+    name = connection.creation.create_test_db(
+        verbosity=0, autoclobber=True, serialize=False, keepdb=keep
+    )
+    try:
+        yield name
+    finally:
+        if keep:
+            connection.close()
+            connection.settings_dict["NAME"] = original
+        else:
+            connection.creation.destroy_test_db(original, verbosity=0)
+
+
+def _staff_cookie() -> tuple[Any, Any, str]:
+    """A staff member of a new organization, signed in with password + OTP: (location, cookie)."""
+    from django.conf import settings
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from clinic.middleware import SESSION_AUTH_AT, SESSION_LAST_SEEN
+    from clinic.models import Role
+    from clinic.tests.factories import (
+        LocationFactory,
+        OrganizationFactory,
+        staff_user,
+        totp_device,
+    )
+
+    tag = f"{os.getpid()}-{random.getrandbits(32):x}"
+    location = LocationFactory(
+        organization=OrganizationFactory(slug=f"bench-guided-{tag}", name=f"Bench {tag}")
+    )
+    user = staff_user(role=Role.EMPLOYEE, location=location, email=f"bench-{tag}@example.test")
+    device = totp_device(user)
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    now = int(time.time())
+    session[SESSION_AUTH_AT] = now
+    session[SESSION_LAST_SEEN] = now
+    session.save()
+    return location, user, f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+
+
+def guided_pairs(port: int, n: int) -> list[Pair]:
+    """N sessions started and paired through the real services, as sockets to open."""
+    from patients.guided.device_auth import DEVICE_COOKIE
+    from patients.guided.services import device_pair, guided_session_start, pairing_code_issue
+
+    location, user, staff_cookie = _staff_cookie()
+    origin = f"http://127.0.0.1:{port}"
+    pairs = []
+    for i in range(n):
+        session = guided_session_start(actor=user, location=location)
+        code, _ = pairing_code_issue(actor=user, session=session)
+        _, raw = device_pair(code=code, device_key=f"bench-{i}", ip=None, user_agent="bench")
+        pairs.append(
+            Pair(
+                staff_url=f"ws://127.0.0.1:{port}/ws/guided/{session.public_id}/",
+                patient_url=f"ws://127.0.0.1:{port}/guided/device/ws/",
+                staff_headers={"Origin": origin, "Cookie": staff_cookie},
+                patient_headers={"Origin": origin, "Cookie": f"{DEVICE_COOKIE}={raw}"},
+            )
+        )
+    return pairs
+
+
+def guided_is_staff_event(message: dict[str, Any]) -> bool:
+    return message.get("by") == "staff" and message.get("type") in STAFF_EVENTS
+
+
+def run() -> None:
+    print(
+        f"  {SECONDS:.0f} s measured after {WARMUP_SECONDS:.0f} s warm-up per case;"
+        f" {ACTIONS_PER_SECOND:.0f} staff actions/s per session"
+    )
+    with scratch_database() as database:
+        for n in SESSION_COUNTS:
+            print(f"\n  -- {n} sessions ({n * ACTIONS_PER_SECOND:.0f} staff actions/s in all)")
+            baseline = run_relay(n)
+            _report("bare relay (baseline)", baseline, None)
+            for layer in LAYERS:
+                port = _free_port()
+                prefix = f"benchguided{layer}{os.getpid()}"
+                code = (
+                    "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE',"
+                    " 'config.settings.local');"
+                    "from bench.guided_sessions import asgi_serve;"
+                    f"asgi_serve({port}, {database!r}, {layer!r}, {prefix!r})"
+                )
+                with _process(code, port):
+                    pairs = guided_pairs(port, n)
+                    result = asyncio.run(drive(pairs, is_staff_event=guided_is_staff_event))
+                _report(f"guided, {layer} layer", result, baseline)
