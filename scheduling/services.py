@@ -461,6 +461,15 @@ def appointment_types_ensure(*, actor: User | None, organization: Organization) 
 # ---------------------------------------------------------------- booking
 
 
+def booking_location(*, patient: Patient | None, location: Location | None) -> Location:
+    """The location asked for, else the patient's home location."""
+    if location is not None:
+        return location
+    if patient is None:
+        raise BookingInvalid("Choose the location.", extra={"field": "location"})
+    return patient.home_location
+
+
 @transaction.atomic
 def appointment_book(
     *,
@@ -479,10 +488,7 @@ def appointment_book(
     """Book one appointment. ``location`` defaults to the patient's home location and
     ``ends_at`` to the type's duration. Raises ``BookingConflict`` with the reason and the
     nearest free times when the time is taken or outside the technician's hours."""
-    if location is None:
-        if patient is None:
-            raise BookingInvalid("Choose the location.", extra={"field": "location"})
-        location = patient.home_location
+    location = booking_location(patient=patient, location=location)
     ends_at = ends_at or starts_at + datetime.timedelta(minutes=type.duration_minutes)
     notes = (notes or "").strip()
     if len(notes) > MAX_NOTES:

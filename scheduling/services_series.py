@@ -34,6 +34,7 @@ from .services import (
     appointment_book,
     appointment_cancel,
     appointment_move,
+    booking_location,
     booking_problems,
 )
 from .services_availability import fmt_day, zone_of
@@ -272,10 +273,7 @@ def series_create(
 ) -> tuple[RecurringSeries, list[Appointment]]:
     """Create a series and book its occurrences up to the horizon, or nothing at all."""
     rule = rrule_parse(rrule)
-    if location is None:
-        if patient is None:
-            raise BookingInvalid("Choose the location.", extra={"field": "location"})
-        location = patient.home_location
+    location = booking_location(patient=patient, location=location)
     length = datetime.timedelta(minutes=duration_minutes or type.duration_minutes)
     _validate(
         actor=actor,
@@ -548,9 +546,7 @@ def series_edit(
     new_room = series.room if room is _UNSET else room
     targets = _targets(current, scope)
     planned = {t.pk: _shift_local(t.starts_at, delta, zone) for t in targets}
-    report = []
     for target in targets:
-        start = planned[target.pk]
         _validate(
             actor=actor,
             location=target.location,
@@ -558,27 +554,20 @@ def series_edit(
             patient=target.patient,
             technician=new_tech,
             room=new_room,
-            starts_at=start,
-            ends_at=start + length,
+            starts_at=planned[target.pk],
+            ends_at=planned[target.pk] + length,
         )
-        problems = booking_problems(
-            organization_id=target.organization_id,
-            appointment_type=target.type,
-            starts_at=start,
-            ends_at=start + length,
-            technician=new_tech,
-            room=new_room,
-            patient=target.patient,
-            exclude_pk=target.pk,
-        )
-        if problems:
-            report.append(
-                {
-                    "date": start.astimezone(zone).date().isoformat(),
-                    "starts_at": start.isoformat(),
-                    "problems": problems.sentences,
-                }
-            )
+    report = _check_dates(
+        organization_id=series.organization_id,
+        appointment_type=series.type,
+        starts=[planned[t.pk] for t in targets],
+        length=length,
+        technician=new_tech,
+        room=new_room,
+        patient=series.patient,
+        zone=zone,
+        exclude={planned[t.pk]: t.pk for t in targets},
+    )
     if report:
         raise _refuse(report, len(targets), zone)
     moved = [
