@@ -12,6 +12,7 @@ unsubscribed recipient, bad credentials) is permanent and never retried.
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Callable
@@ -63,12 +64,10 @@ class DevelopmentGateway:
         return SendResult(sid=f"DEV{uuid.uuid4().hex}", status="sent")
 
 
-def _rebased_http_client() -> Any:
+def _rebased_http_client(base: str, timeout: float) -> Any:
     """The SDK's own HTTP client, sent to ``TWILIO_API_BASE_URL`` instead of api.twilio.com
     when that is set (the documented way to change requests: subclass TwilioHttpClient)."""
     from twilio.http.http_client import TwilioHttpClient
-
-    base = getattr(settings, "TWILIO_API_BASE_URL", "") or ""
 
     class RebasedHttpClient(TwilioHttpClient):
         def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
@@ -76,7 +75,7 @@ def _rebased_http_client() -> Any:
                 url = base.rstrip("/") + url[len(TWILIO_API) :]
             return super().request(method, url, *args, **kwargs)
 
-    return RebasedHttpClient(timeout=TWILIO_TIMEOUT_SECONDS)
+    return RebasedHttpClient(timeout=timeout)
 
 
 def twilio_credentials(row: CommsSettings) -> tuple[str, str]:
@@ -86,10 +85,18 @@ def twilio_credentials(row: CommsSettings) -> tuple[str, str]:
 
 
 def twilio_client(row: CommsSettings) -> Any:
+    sid, token = twilio_credentials(row)
+    base = getattr(settings, "TWILIO_API_BASE_URL", "") or ""
+    return _cached_client(sid, token, base, TWILIO_TIMEOUT_SECONDS)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_client(sid: str, token: str, base: str, timeout: float) -> Any:
+    """One client per account and process: its session keeps connections to Twilio open
+    (a new TLS handshake per message would dominate a burst of reminders)."""
     from twilio.rest import Client
 
-    sid, token = twilio_credentials(row)
-    return Client(sid, token, http_client=_rebased_http_client())
+    return Client(sid, token, http_client=_rebased_http_client(base, timeout))
 
 
 def public_url(path: str) -> str:
