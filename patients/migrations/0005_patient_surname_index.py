@@ -2,7 +2,7 @@
 (organization, lower(last_name), last_name, first_name, id).
 
 Built CONCURRENTLY (outside a transaction) so adding it to a table of millions of patients
-does not block writes while it builds (about a minute at 5,000,000 patients, docs/benchmarks.md).
+does not block writes while it builds.
 """
 
 from django.contrib.postgres.operations import AddIndexConcurrently
