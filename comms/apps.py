@@ -1,5 +1,7 @@
 """Communications: SMS, email and the patient timeline."""
 
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -26,3 +28,13 @@ class CommsConfig(AppConfig):
                 order=30,
             )
         )
+
+        from comms.gmail_services import gmail_app_ready  # Gmail: gateway and search page
+
+        gmail_app_ready()
+
+    def seed_demo(self, *, admin: Any, locations: list[Any], users: dict[str, Any]) -> None:
+        """Called by ``manage.py seed_demo`` inside its transaction (after patients)."""
+        from comms.demo import demo_comms_seed
+
+        demo_comms_seed(admin=admin, locations=locations)

@@ -327,3 +327,7 @@ class WebhookReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"Webhook receipt {self.pk}"
+
+
+# Gmail: mailboxes, threads and the Gmail side of email messages (comms/gmail_models.py).
+from .gmail_models import *  # noqa: E402,F403

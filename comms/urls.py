@@ -1,6 +1,6 @@
 """Portal pages and Twilio webhooks of comms."""
 
-from django.urls import path
+from django.urls import include, path
 
 from comms import views, webhooks
 
@@ -18,4 +18,5 @@ urlpatterns = [
     path("settings/", views.settings_page, name="settings"),
     path("twilio/<uuid:org_public_id>/status/", webhooks.twilio_status, name="twilio_status"),
     path("twilio/<uuid:org_public_id>/sms/", webhooks.twilio_inbound, name="twilio_inbound"),
+    path("", include("comms.gmail_urls")),  # Gmail: mailboxes, email pages, search
 ]
