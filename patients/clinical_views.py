@@ -219,7 +219,13 @@ def insurance_edit(
     return render(
         request,
         "patients/clinical/policy_form.html",
-        {"patient": patient, "section": INSURANCE, "policy": policy, "form": form},
+        {
+            "patient": patient,
+            "section": INSURANCE,
+            "policy": policy,
+            "form": form,
+            "card_accept": CARD_ACCEPT,
+        },
         status=400 if form.errors else 200,
     )
 

@@ -177,3 +177,15 @@ def test_insurance_tab_runs_the_same_queries_with_one_or_three_carded_policies(c
         client.post(cards_url(more), {"front": png_upload(), "back": png_upload()})
         client.post(cards_url(more), {"front": png_upload()})  # a second version
     assert count() == few
+
+
+def test_the_policy_form_page_offers_the_card_upload_with_the_camera(client, policy):
+    edit = reverse(
+        "patients:insurance_edit",
+        kwargs={"public_id": policy.patient.public_id, "policy_id": policy.public_id},
+    )
+    body = client.get(edit).content.decode()
+    assert f'action="{cards_url(policy)}"' in body
+    assert 'enctype="multipart/form-data"' in body
+    assert 'name="front"' in body and 'name="back"' in body
+    assert "image/*" in body  # phones offer the camera for an image input
