@@ -127,7 +127,10 @@ def scheduling_rows_for_tenant_walk(location: Location) -> Appointment:
         technician=profile, date=datetime.date(2030, 1, 2), kind="UNAVAILABLE", reason="pto"
     )
     room = RoomFactory(location=location, name="Alpha Fitting Room")
-    appt_type = AppointmentTypeFactory(organization=org, code=AppointmentKind.FOLLOW_UP)
+    # A name of its own: the kind's label ("Follow-up") is a choice every organization sees.
+    appt_type = AppointmentTypeFactory(
+        organization=org, code=AppointmentKind.FOLLOW_UP, name="Alpha compliance visit"
+    )
     patient = PatientFactory(home_location=location, first_name="Amadeus", last_name="Alphawait")
     start = datetime.datetime(2030, 1, 7, 15, 0, tzinfo=datetime.UTC)
     series = RecurringSeries.objects.create(
