@@ -145,6 +145,7 @@ async def drive(pairs: list[Pair], *, is_staff_event: Callable[[dict[str, Any]],
     counters = {"sent": 0, "errors": 0}
     measuring = asyncio.Event()
     stop = asyncio.Event()
+    all_open = asyncio.Event()
 
     async def patient_reader(pair: Pair, ws: Any) -> None:
         async for frame in ws:
@@ -166,6 +167,7 @@ async def drive(pairs: list[Pair], *, is_staff_event: Callable[[dict[str, Any]],
     async def staff_loop(pair: Pair, ws: Any) -> None:
         action = _actions(pair)
         interval = 1 / ACTIONS_PER_SECOND
+        await all_open.wait()  # every session is open before any staff acts
         await asyncio.sleep(random.random() * interval)
         next_at = time.perf_counter()
         i = 0
@@ -189,7 +191,7 @@ async def drive(pairs: list[Pair], *, is_staff_event: Callable[[dict[str, Any]],
                 additional_headers=pair.patient_headers,
                 max_queue=None,
                 compression=None,
-                open_timeout=60,
+                open_timeout=600,
             )
             await patient.recv()  # the snapshot comes first
             staff = await connect(
@@ -197,7 +199,7 @@ async def drive(pairs: list[Pair], *, is_staff_event: Callable[[dict[str, Any]],
                 additional_headers=pair.staff_headers,
                 max_queue=None,
                 compression=None,
-                open_timeout=60,
+                open_timeout=600,
             )
             await staff.recv()
         sockets.extend([patient, staff])
@@ -206,6 +208,7 @@ async def drive(pairs: list[Pair], *, is_staff_event: Callable[[dict[str, Any]],
         tasks.append(asyncio.create_task(staff_loop(pair, staff)))
 
     await asyncio.gather(*(open_pair(p) for p in pairs))
+    all_open.set()
     await asyncio.sleep(WARMUP_SECONDS)
     measuring.set()
     await asyncio.sleep(SECONDS)

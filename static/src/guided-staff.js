@@ -81,7 +81,15 @@ function start(root) {
     if (own) presence.append(h("span", { class: "guided-own" }, ` · ${own}`));
     if (state.status && state.status !== "active") presence.append(` · Session ${state.status}`);
     // Once the tablet is in, the pairing card gets out of the way (a new code stays one click away).
-    if (pairing) pairing.classList.toggle("is-paired", entry.status !== "none" && entry.status !== "gone");
+    if (pairing) {
+      const paired = entry.status !== "none" && entry.status !== "gone";
+      pairing.classList.toggle("is-paired", paired);
+      const title = pairing.querySelector("h2");
+      if (title) {
+        title.dataset.text = title.dataset.text || title.textContent;
+        title.textContent = paired ? "Tablet paired" : title.dataset.text;
+      }
+    }
   }
 
   // ------------------------------------------------------------------ navigator
@@ -355,8 +363,23 @@ function start(root) {
     },
   });
 
+  // How long the pairing code has left (the server refuses it after that; "New code" makes one).
+  const expiresAt = pairing && Date.parse(pairing.dataset.expiresAt || "");
+  const countdown = expiresAt ? h("p", { class: "small guided-code-expiry", id: "guided-code-expiry" }) : null;
+  if (countdown) pairing.querySelector("#guided-code")?.after(countdown);
+  function renderCountdown() {
+    if (!countdown) return;
+    const left = Math.round((expiresAt - Date.now()) / 60000);
+    countdown.textContent = left > 0 ? `Expires in about ${left} min.` : "This code has expired: make a new one.";
+    countdown.classList.toggle("field-error", left <= 0);
+  }
+  renderCountdown();
+
   // Presence ages ("reconnecting 12 s", then "gone") without any message arriving.
-  window.setInterval(renderPresence, 5000);
+  window.setInterval(() => {
+    renderPresence();
+    renderCountdown();
+  }, 5000);
   window.TandemGuidedConsole = { get version() { return socket.version; } };
 }
 
