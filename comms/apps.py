@@ -29,6 +29,10 @@ class CommsConfig(AppConfig):
             )
         )
 
+        from comms.gmail_services import gmail_app_ready  # Gmail: gateway and search page
+
+        gmail_app_ready()
+
     def seed_demo(self, *, admin: Any, locations: list[Any], users: dict[str, Any]) -> None:
         """Called by ``manage.py seed_demo`` inside its transaction (after patients)."""
         from comms.demo import demo_comms_seed

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.urls import reverse
 
 from clinic.errors import NotFound
 from clinic.tenancy import scope_queryset
@@ -47,23 +48,23 @@ def mailboxes_usable_by(user: User) -> list[GmailMailbox]:
     return list(qs.order_by("kind", "email_address"))
 
 
-def _visible(user: User, qs: QuerySet[Message]) -> QuerySet[Message]:
-    qs = scope_queryset(qs, user)
+def _email_rule(user: User) -> Q:
+    """Which email rows ``user`` may see (comms.gmail_permissions, as one condition)."""
     own_unlinked = Q(patient__isnull=True, gmail__mailbox__owner=user)
     if user.is_org_admin:
         linked = Q(patient__isnull=False)
     else:
         linked = Q(patient__home_location_id__in=full_access_location_ids(user))
+    rule = linked | own_unlinked
     if works_shared_inbox(user):
-        shared_unlinked = Q(patient__isnull=True) & (
-            Q(gmail__mailbox__kind=GmailMailbox.Kind.SHARED) | Q(channel=Channel.SMS)
-        )
-        return qs.filter(linked | own_unlinked | shared_unlinked)
-    return qs.filter(linked | own_unlinked)
+        rule |= Q(patient__isnull=True, gmail__mailbox__kind=GmailMailbox.Kind.SHARED)
+    return Q(channel=Channel.EMAIL) & rule
 
 
 def emails_visible_to(user: User) -> QuerySet[Message]:
-    return _visible(user, Message.objects.filter(channel=Channel.EMAIL))
+    return scope_queryset(Message.objects.filter(channel=Channel.EMAIL), user).filter(
+        _email_rule(user)
+    )
 
 
 def email_get_visible(user: User, public_id: Any) -> Message:
@@ -135,7 +136,11 @@ def messages_search(user: User, text: str, *, channel: str = "") -> QuerySet[Mes
     words, "phrases", -not, or), best first."""
     query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
     document = RawSQL(SEARCH_DOCUMENT_SQL, [], output_field=SearchVectorField())  # noqa: S611
-    qs = _visible(user, Message.objects.all())
+    from .selectors import conversations_visible_to
+
+    # Text messages as the SMS pages show them (their conversations), email as above.
+    sms = Q(channel=Channel.SMS, conversation__in=conversations_visible_to(user).values("pk"))
+    qs = scope_queryset(Message.objects.all(), user).filter(sms | _email_rule(user))
     if channel in Channel.values:
         qs = qs.filter(channel=channel)
     return (
@@ -145,3 +150,48 @@ def messages_search(user: User, text: str, *, channel: str = "") -> QuerySet[Mes
         .select_related("patient", "patient__home_location", "gmail")
         .order_by("-rank", "-created_at", "-id")[:SEARCH_LIMIT]
     )
+
+
+def email_timeline_source(
+    *, user: User, patient: Any, since: Any = None, kinds: Any = None
+) -> list[Any]:
+    """The patient's email for the communications timeline (``comms.timeline``): one entry per
+    email, reminders sent by email as reminders; one query."""
+    from .gmail_permissions import can_email_patient
+    from .timeline import PER_SOURCE, REMINDER_PURPOSES, TimelineEntry
+
+    if kinds is not None and not ({"email", "reminder"} & set(kinds)):
+        return []
+    if not can_email_patient(user, patient):
+        return []
+    qs = Message.objects.filter(patient=patient, channel=Channel.EMAIL).exclude(
+        gmail__deleted_at__isnull=False
+    )
+    if since is not None:
+        qs = qs.filter(created_at__gte=since)
+    entries = []
+    for m in qs.select_related("gmail").order_by("-created_at", "-id")[:PER_SOURCE]:
+        reminder = m.purpose in REMINDER_PURPOSES
+        if m.direction == "inbound":
+            title = "Email received"
+        else:
+            title = "Reminder emailed" if reminder else "Email sent"
+            status = m.get_status_display()
+            if m.not_really_sent:
+                status += " · not really sent (development gateway)"
+            title += f" · {status}"
+        if m.subject:
+            title += f" · {m.subject}"
+        has_page = getattr(m, "gmail", None) is not None
+        entries.append(
+            TimelineEntry(
+                at=m.created_at,
+                kind="reminder" if reminder else "email",
+                title=title,
+                detail=m.body[:500],
+                url=reverse("comms:email_detail", kwargs={"public_id": m.public_id})
+                if has_page
+                else "",
+            )
+        )
+    return entries

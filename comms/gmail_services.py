@@ -631,18 +631,22 @@ def email_patient_link(*, actor: User, message: Message, patient: Patient) -> Me
 
 
 def gmail_app_ready() -> None:
-    """Called once from ``CommsConfig.ready``: the email gateway and the search page's nav."""
+    """Called once from ``CommsConfig.ready``: the email gateway, the timeline's email entries
+    and the search page's nav item."""
     from clinic.views.portal import NavItem, nav_register
 
     from . import gmail_tasks  # noqa: F401 - registers the Celery tasks (not named tasks.py)
     from .gateways import gateway_register
     from .gmail_permissions import can_use_email
+    from .gmail_selectors import email_timeline_source
+    from .timeline import timeline_source_register
 
     gateway_register("email", gmail_gateway_for)
+    timeline_source_register(email_timeline_source)
     nav_register(
         NavItem(
             "message_search",
-            "Search messages",
+            "Search",
             "comms:message_search",
             check=can_use_email,
             order=56,

@@ -11,6 +11,7 @@ from clinic.models import AuditEvent, Role
 from clinic.tests.factories import LocationFactory, staff_user
 from comms.gmail_sync import mailbox_sync
 from comms.models import Message
+from comms.services import conversation_for_patient
 from comms.tests import gmail_support
 from comms.tests.factories import MessageFactory
 from comms.tests.gmail_support import connected_mailbox, incoming
@@ -220,12 +221,16 @@ def test_search_finds_email_and_sms_of_visible_patients_only(
     fake_google, mailbox, patient, staff, signed_in, django_assert_max_num_queries
 ):
     incoming(fake_google, mailbox, sender=patient.email, subject="CPAP humidifier", body="Dry.")
-    MessageFactory(patient=patient, body="Your humidifier chamber shipped.")
+
+    def sms(to, body):
+        return MessageFactory(patient=to, conversation=conversation_for_patient(to), body=body)
+
+    sms(patient, "Your humidifier chamber shipped.")
     hidden = PatientFactory(
         home_location=LocationFactory(organization=patient.organization),
         email="hidden@example.org",
     )
-    MessageFactory(patient=hidden, body="Humidifier for someone else.")
+    sms(hidden, "Humidifier for someone else.")
     client = signed_in(staff)
     url = reverse("comms:message_search") + "?q=humidifier"
 
@@ -235,7 +240,7 @@ def test_search_finds_email_and_sms_of_visible_patients_only(
     assert "someone else" not in page
     assert "2 results" in page
     for n in range(5):
-        MessageFactory(patient=patient, body=f"Humidifier note {n}.")
+        sms(patient, f"Humidifier note {n}.")
     with django_assert_max_num_queries(len(few.captured_queries)):
         page = client.get(url).content.decode()
     assert "7 results" in page
@@ -249,3 +254,20 @@ def test_search_with_junk_input_is_a_clear_400(fake_google, staff, signed_in):
     url = reverse("comms:message_search")
     response = signed_in(staff).get(url, {"q": "x" * 300, "channel": "fax"})
     assert response.status_code == 400
+
+
+def test_the_patients_timeline_lists_email_with_a_link_to_it(
+    fake_google, mailbox, patient, staff, signed_in
+):
+    from comms.timeline import timeline_for
+
+    message = incoming(fake_google, mailbox, sender=patient.email, subject="Filter size")
+    entries = [e for e in timeline_for(user=staff, patient=patient) if e.kind == "email"]
+    assert [(e.title, e.url) for e in entries] == [
+        ("Email received · Filter size", _detail(message))
+    ]
+    assert timeline_for(user=staff, patient=patient, kinds=["sms"]) == []
+    technician = staff_user(role=Role.FIELD_TECHNICIAN, location=patient.home_location)
+    assert timeline_for(user=technician, patient=patient, kinds=["email"]) == []
+    page = signed_in(staff).get(reverse("comms:patient", kwargs={"public_id": patient.public_id}))
+    assert "Write an email instead" in page.content.decode()

@@ -120,7 +120,7 @@ def test_a_push_that_is_not_from_our_subscription_is_refused_and_audited(
     fake_google, google_key, celery_queue, case
 ):
     connected_mailbox(fake_google, organization=LocationFactory().organization)
-    token = _token(google_key)
+    token: str | None = _token(google_key)
     body = None
     if case == "unsigned":
         token = None

@@ -206,3 +206,26 @@ def test_a_second_sync_of_the_same_mailbox_at_once_is_refused(fake_google, mailb
         other.execute("SELECT pg_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, mailbox.pk])
         assert _sync(mailbox).mode == "busy"
     assert fake_google.calls("GET", "/profile") == []
+
+
+def test_the_schedule_queues_a_sync_of_every_connected_mailbox(fake_google, mailbox, celery_queue):
+    from clinic.tests.conftest import queued_messages
+    from comms.gmail_tasks import gmail_sync_all
+    from comms.tests.fake_gmail import FakeGmail
+
+    other = connected_mailbox(
+        FakeGmail(email_address="second@example.test"), organization=mailbox.organization
+    )
+    other.status = GmailMailbox.Status.DISCONNECTED
+    other.save()
+    assert gmail_sync_all() == 1
+    assert queued_messages(celery_queue) == 1
+
+
+def test_beat_runs_the_gmail_sync_and_the_worker_knows_the_tasks():
+    from config.celery import app
+    from config.settings import base
+
+    assert base.CELERY_BEAT_SCHEDULE["comms-gmail-sync"]["task"] == "comms.gmail_sync_all"
+    app.loader.import_default_modules()
+    assert {"comms.gmail_sync_all", "comms.gmail_mailbox_sync"} <= set(app.tasks)
