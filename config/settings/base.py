@@ -157,6 +157,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
     "comms-messages-sweep": {"task": "comms.tasks.messages_sweep", "schedule": 120.0},
+    # Gmail: incremental sync of every connected mailbox (and push watches renewed).
+    "comms-gmail-sync": {"task": "comms.gmail_sync_all", "schedule": 120.0},
     "scheduling-reminders": {"task": "scheduling.reminders_send_due", "schedule": 60.0},
     "scheduling-waitlist-expire": {"task": "scheduling.waitlist_offers_expire", "schedule": 60.0},
     "scheduling-series-extend": {
