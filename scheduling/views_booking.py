@@ -16,11 +16,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
-from clinic.models import Location, User
+from clinic.models import Location, Membership, Role, User
 from clinic.tenancy import get_scoped
 from patients.models import Patient
 from patients.selectors import patients_filtered, patients_visible_to
@@ -31,7 +31,8 @@ from .views_access import calendar_locations, can_book_at, location_zone, parse_
 
 SEARCH_LIMIT = 8
 SLOT_DAYS = 7
-SLOTS_PER_DAY = 12
+SLOTS_PER_DAY = 24
+SLOT_STEP_MINUTES = 30
 
 
 def _actor(request: HttpRequest) -> User:
@@ -58,17 +59,38 @@ class BookingForm(forms.Form):
     date = forms.DateField(
         label="From", widget=forms.DateInput(attrs={"type": "date"}), help_text="Slots for 7 days."
     )
+    technician = forms.ChoiceField(label="Technician", required=False)
     slot = forms.CharField(required=False, max_length=120)
     notes = forms.CharField(
         label="Notes", required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
     )
 
     def __init__(
-        self, data: Any, *, types: list[AppointmentType], locations: list[Location], **kw: Any
+        self,
+        data: Any,
+        *,
+        types: list[AppointmentType],
+        locations: list[Location],
+        technicians: list[User],
+        **kw: Any,
     ) -> None:
         super().__init__(data, **kw)
+        choices_set(
+            self,
+            "technician",
+            [("", "Any technician (suggested)")]
+            + [(str(t.public_id), t.full_name) for t in technicians],
+        )
         choices_set(self, "type", [(str(t.public_id), t.name) for t in types])
         choices_set(self, "location", [(str(loc.public_id), loc.name) for loc in locations])
+
+
+def _technicians(locations: list[Location]) -> list[User]:
+    """Field technicians working at any of ``locations`` (one query)."""
+    ids = Membership.objects.filter(location__in=locations, role=Role.FIELD_TECHNICIAN).values(
+        "user_id"
+    )
+    return list(User.objects.filter(pk__in=ids, is_active=True).order_by("full_name", "pk"))
 
 
 def _selected(items: list[Any], value: Any) -> Any:
@@ -95,7 +117,12 @@ def _parse_slot(value: str, zone: Any) -> tuple[datetime.datetime, str] | None:
 
 
 def find_slots(
-    user: User, *, appointment_type: AppointmentType, location: Location, day: datetime.date
+    user: User,
+    *,
+    appointment_type: AppointmentType,
+    location: Location,
+    day: datetime.date,
+    technician: User | None = None,
 ) -> dict[str, Any]:
     """Free slots for a week from ``day`` and the suggested technician, grouped by local day."""
     from scheduling.services_availability import slots_find, technician_suggest
@@ -107,25 +134,30 @@ def find_slots(
             location=location,
             date_from=day,
             date_to=day + datetime.timedelta(days=SLOT_DAYS - 1),
+            technician=technician,
+            step_minutes=SLOT_STEP_MINUTES,
         )
     except ApplicationError as exc:
         return {"days": [], "suggestion": None, "first": None, "note": exc.message}
+    # One choice per start time (the first free technician the finder lists for it).
     by_day: dict[datetime.date, list[dict[str, Any]]] = {}
+    seen: set[datetime.datetime] = set()
     for slot in found:
         local = slot.starts_at.astimezone(zone)
         items = by_day.setdefault(local.date(), [])
-        if len(items) < SLOTS_PER_DAY:
-            technician = getattr(slot, "technician", None)
-            items.append(
-                {
-                    "value": _slot_value(slot, zone),
-                    "time": local.replace(tzinfo=None),
-                    "who": technician.full_name if technician else "",
-                }
-            )
+        if slot.starts_at in seen or len(items) >= SLOTS_PER_DAY:
+            continue
+        seen.add(slot.starts_at)
+        items.append(
+            {
+                "value": _slot_value(slot, zone),
+                "time": local.replace(tzinfo=None),
+                "who": slot.technician.full_name if slot.technician else "",
+            }
+        )
     # The best technician for the earliest free time, with scheduling-core's reason.
     suggestion = None
-    if found and appointment_type.needs_technician:
+    if found and appointment_type.needs_technician and technician is None:
         suggestion = technician_suggest(
             appointment_type=appointment_type,
             location=location,
@@ -165,7 +197,10 @@ def book(request: HttpRequest) -> HttpResponse:
     if data is not None:
         for key, value in initial.items():
             data.setdefault(key, value)
-    form = BookingForm(data, types=types, locations=locations, initial=initial)
+    technicians = _technicians(locations)
+    form = BookingForm(
+        data, types=types, locations=locations, technicians=technicians, initial=initial
+    )
     patient: Patient | None = None
     results: dict[str, Any] | None = None
     error = ""
@@ -178,7 +213,7 @@ def book(request: HttpRequest) -> HttpResponse:
             patient = patients_visible_to(user).filter(public_id=cleaned["patient"]).first()
             if patient is None:
                 form.add_error("patient", "Pick a patient from the list.")
-        if request.method == "POST":
+        if request.method == "POST" and not params.get("find"):
             parsed = _parse_slot(cleaned.get("slot", ""), location_zone(location))
             if patient is None and not form.errors.get("patient"):
                 form.add_error("patient", "Find and pick the patient first.")
@@ -213,7 +248,11 @@ def book(request: HttpRequest) -> HttpResponse:
                     )
         if appointment_type is not None and location is not None:
             results = find_slots(
-                user, appointment_type=appointment_type, location=location, day=cleaned["date"]
+                user,
+                appointment_type=appointment_type,
+                location=location,
+                day=cleaned["date"],
+                technician=_selected(technicians, cleaned.get("technician")),
             )
     elif not form.is_bound:
         patient_id = request.GET.get("patient")
@@ -222,6 +261,8 @@ def book(request: HttpRequest) -> HttpResponse:
             if wanted is not None:
                 patient = patients_visible_to(user).filter(public_id=wanted).first()
     status = 400 if request.method == "POST" and (form.errors or error) else 200
+    if params.get("find") and not error:
+        status = 200
     return render(
         request,
         "scheduling/book.html",
@@ -264,10 +305,12 @@ def _uuid(value: str | None) -> uuid.UUID | None:
 
 
 @booking_page
+@require_POST
 def patient_search(request: HttpRequest) -> HttpResponse:
-    """The patients app's search (name, MRN, phone, date of birth), as a pick list."""
+    """The patients app's search (name, MRN, phone, date of birth), as a pick list. A POST, so
+    what was typed (part of a name) never lands in a URL or an access log."""
     user = _actor(request)
-    query = (request.GET.get("q") or "").strip()[:100]
+    query = (request.POST.get("q") or "").strip()[:100]
     rows: list[Patient] = []
     if len(query) >= 2:
         rows = list(
@@ -288,7 +331,8 @@ def slots(request: HttpRequest) -> HttpResponse:
     user = _actor(request)
     locations = _booking_locations(user)
     types = list(organization_types(user))
-    form = BookingForm(request.GET, types=types, locations=locations)
+    technicians = _technicians(locations)
+    form = BookingForm(request.GET, types=types, locations=locations, technicians=technicians)
     form.is_valid()
     cleaned = form.cleaned_data
     appointment_type = _selected(types, cleaned.get("type"))
@@ -296,6 +340,10 @@ def slots(request: HttpRequest) -> HttpResponse:
     if appointment_type is None or location is None or not cleaned.get("date"):
         raise Http404
     results = find_slots(
-        user, appointment_type=appointment_type, location=location, day=cleaned["date"]
+        user,
+        appointment_type=appointment_type,
+        location=location,
+        day=cleaned["date"],
+        technician=_selected(technicians, cleaned.get("technician")),
     )
     return render(request, "scheduling/_slots.html", {"results": results, "chosen_slot": ""})

@@ -143,7 +143,7 @@ def my_day(request: HttpRequest) -> HttpResponse:
             ends_at__gt=start,
         )
         .exclude(state__in=(AppointmentState.CANCELLED, AppointmentState.ENTERED_IN_ERROR))
-        .select_related("type", "location", "patient")
+        .select_related("type", "location", "patient__home_location", "patient__organization")
         .order_by("starts_at", "id")
     )
     visits = [DayVisit.of(a) for a in rows]

@@ -145,7 +145,7 @@ function baseOptions(el) {
     nowIndicator: true,
     slotMinTime: data.slotMin || "06:00:00",
     slotMaxTime: data.slotMax || "21:00:00",
-    slotDuration: "00:15:00",
+    slotDuration: "00:30:00",
     snapDuration: "00:15:00",
     allDaySlot: false,
     expandRows: true,
@@ -157,6 +157,10 @@ function baseOptions(el) {
     eventStartEditable: data.canEdit === "true",
     eventDurationEditable: data.canEdit === "true",
   };
+}
+
+function narrow() {
+  return window.matchMedia("(max-width: 40rem)").matches;
 }
 
 function filters(el) {
@@ -172,13 +176,26 @@ function mountCalendar(el) {
   const calendar = new Calendar(el, {
     ...baseOptions(el),
     initialView: data.view || "timeGridWeek",
+    // Seven columns on a phone: one letter and the date fit, "Mon 11/23" does not.
+    views: narrow()
+      ? { timeGridWeek: { dayHeaderFormat: { weekday: "narrow", day: "numeric" } } }
+      : {},
     initialDate: data.date || undefined,
     headerToolbar: {
       left: "prev,next today",
       center: "title",
       right: "dayGridMonth,timeGridWeek,timeGridDay",
     },
-    buttonText: { today: "Today", month: "Month", week: "Week", day: "Day" },
+    // Text buttons: FullCalendar's arrow icons come from a data: font the CSP refuses.
+    buttonIcons: false,
+    buttonText: {
+      prev: "‹ Previous",
+      next: "Next ›",
+      today: "Today",
+      month: "Month",
+      week: "Week",
+      day: "Day",
+    },
     dayMaxEvents: 4,
     events(info, success, failure) {
       fetchEvents(data.eventsUrl, { ...filters(el), start: info.startStr, end: info.endStr })
@@ -254,7 +271,23 @@ function mountDispatch(board) {
   const data = board.dataset;
   const columns = [...board.querySelectorAll("[data-dispatch-column]")];
   const calendars = [];
-  const refetchAll = () => calendars.forEach((c) => c.refetchEvents());
+  // One request for the whole day; every column takes its technician's share.
+  let day = null;
+  const loadDay = (info) => {
+    if (!day) {
+      day = fetchEvents(data.eventsUrl, {
+        location: data.location,
+        type: data.type,
+        start: info.startStr,
+        end: info.endStr,
+      });
+    }
+    return day;
+  };
+  const refetchAll = () => {
+    day = null;
+    calendars.forEach((c) => c.refetchEvents());
+  };
   columns.forEach((column, index) => {
     const technician = column.dataset.technician || "";
     const target = column.querySelector("[data-dispatch-calendar]");
@@ -267,16 +300,11 @@ function mountDispatch(board) {
       droppable: data.canEdit === "true",
       slotLabelContent: index === 0 ? undefined : () => "",
       events(info, success, failure) {
-        fetchEvents(data.eventsUrl, {
-          location: data.location,
-          type: data.type,
-          technician: technician || "none",
-          start: info.startStr,
-          end: info.endStr,
-        })
+        loadDay(info)
           .then((body) => {
-            column.dataset.count = String(body.events.length);
-            success(body.events.map(toEvent));
+            const mine = body.events.filter((e) => (e.technician || "") === technician);
+            column.dataset.count = String(mine.length);
+            success(mine.map(toEvent));
           })
           .catch(failure);
       },
@@ -305,7 +333,19 @@ function mountDispatch(board) {
   });
 }
 
+// FullCalendar declares its icon font as a data: URL, which the CSP (font-src 'self') refuses
+// with a console error on every page. The buttons use text instead, so drop the declaration.
+function dropIconFont() {
+  const sheet = document.querySelector("style[data-fullcalendar]")?.sheet;
+  if (!sheet) return;
+  for (let i = sheet.cssRules.length - 1; i >= 0; i -= 1) {
+    const rule = sheet.cssRules[i];
+    if (rule instanceof CSSFontFaceRule && rule.cssText.includes("fcicons")) sheet.deleteRule(i);
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  dropIconFont();
   // Type colours come from the organization's settings; the CSP forbids style attributes.
   for (const swatch of document.querySelectorAll("[data-color]")) {
     swatch.style.backgroundColor = swatch.dataset.color;
