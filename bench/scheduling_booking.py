@@ -244,10 +244,25 @@ def _race() -> tuple[float, float, int, int, str]:
     with transaction.atomic():
         location = LocationFactory(organization__slug=slug, organization__name=slug)
         appointment_types_ensure(actor=None, organization=location.organization)
-        employee = staff_user(role=Role.EMPLOYEE, location=location)
+        # Committed rows: unique e-mail addresses (factory sequences restart every run).
+        employee = staff_user(
+            role=Role.EMPLOYEE, location=location, email=f"{slug}-employee@bench.example"
+        )
         all_day = {"hours": (datetime.time(0), datetime.time(23, 59)), "weekdays": range(7)}
-        racer = technician(location, full_name="Race Tech", capacity=100, **all_day)
-        calm = technician(location, full_name="Calm Tech", capacity=100, **all_day)
+        racer = technician(
+            location,
+            full_name="Race Tech",
+            capacity=100,
+            email=f"{slug}-r@bench.example",
+            **all_day,
+        )
+        calm = technician(
+            location,
+            full_name="Calm Tech",
+            capacity=100,
+            email=f"{slug}-c@bench.example",
+            **all_day,
+        )
         patients = [
             PatientFactory(home_location=location, phone_mobile="") for _ in range(2 * RACERS)
         ]
