@@ -121,9 +121,8 @@ class StaffConsumer(_GuidedConsumer):
 
     async def connect(self) -> None:
         user = self.scope.get("user")
-        public_id = self.scope["url_route"]["kwargs"].get("public_id")
-        session_id = await database_sync_to_async(_staff_session_id)(user, public_id)
-        if session_id is None:
+        session_id = self.scope.get("guided_session_id")
+        if session_id is None:  # mounted without the gate: refuse
             await self.close(code=REFUSED_CLOSE_CODE)
             return
         self.user = user
@@ -157,6 +156,27 @@ class StaffConsumer(_GuidedConsumer):
             return True
         await asyncio.sleep(1.0)  # as the portal socket: the session may be mid-rewrite
         return bool(await check(self.session_key, self.user.pk))
+
+
+class StaffSessionGate:
+    """Refuse a staff socket for a session the user may not run before any consumer (and its
+    channel-layer receive) exists: a refusal costs one query, not a Redis round trip."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        public_id = scope.get("url_route", {}).get("kwargs", {}).get("public_id")
+        session_id = await database_sync_to_async(_staff_session_id)(scope.get("user"), public_id)
+        if session_id is None:
+            await receive()  # the websocket.connect message
+            await send({"type": "websocket.close", "code": REFUSED_CLOSE_CODE})
+            return None
+        return await self.inner(dict(scope, guided_session_id=session_id), receive, send)
+
+
+def staff_socket_app() -> Any:
+    return StaffSessionGate(StaffConsumer.as_asgi())
 
 
 def _staff_session_id(user: Any, public_id: Any) -> int | None:

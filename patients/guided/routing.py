@@ -7,8 +7,8 @@ Only the staff socket is listed here (behind the staff guard). The patient table
 
 from django.urls import path
 
-from .consumers import StaffConsumer
+from .consumers import staff_socket_app
 
 websocket_urlpatterns = [
-    path("ws/guided/<uuid:public_id>/", StaffConsumer.as_asgi(), name="guided-staff-socket"),
+    path("ws/guided/<uuid:public_id>/", staff_socket_app(), name="guided-staff-socket"),
 ]
