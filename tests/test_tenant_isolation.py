@@ -108,6 +108,7 @@ def _extra_rows_for_org_a(location):
         lambda: referral_rows_for_tenant_walk(location),
         lambda: scheduling_rows_for_tenant_walk(location),
         lambda: comms_rows_for_tenant_walk(location),
+        lambda: guided_rows_for_tenant_walk(location),
     ]
 
 
