@@ -17,6 +17,12 @@ def _nav_labels(body: str) -> list[str]:
     return re.findall(r"<a [^>]*>([^<]+)</a>", bar.group(1))
 
 
+def _menu_labels(body: str, css_class: str) -> list[str]:
+    menu = re.search(rf'<details class="{css_class}".*?</details>', body, re.S)
+    assert menu, f"the page has no {css_class}"
+    return re.findall(r"<a [^>]*>([^<]+)</a>", menu.group(0))
+
+
 @pytest.fixture
 def restore_nav():
     saved = dict(_NAV)
@@ -27,9 +33,16 @@ def restore_nav():
 
 def test_admin_nav(location, signed_in):
     admin = staff_user(role=Role.ADMIN, location=location)
-    labels = _nav_labels(signed_in(admin).get("/").content.decode())
+    body = signed_in(admin).get("/").content.decode()
+    labels = _nav_labels(body)
     assert labels[0] == "Dashboard"
-    assert {"Organization", "Activity log", "Django admin"} <= set(labels)
+    # administration lives in the account menu, so the top bar keeps room for daily pages
+    assert not {"Organization", "Activity log", "Django admin"} & set(labels)
+    account = _menu_labels(body, "user-menu")
+    assert account[-3:] == ["Organization", "Activity log", "Django admin"]
+    assert "Administration" in body
+    # the phone menu lists every section
+    assert {"Organization", "Activity log", "Django admin"} <= set(_menu_labels(body, "nav-menu"))
 
 
 @pytest.mark.parametrize(
@@ -37,16 +50,19 @@ def test_admin_nav(location, signed_in):
 )
 def test_staff_nav_has_no_administration(role, location, signed_in):
     user = staff_user(role=role, location=location)
-    labels = _nav_labels(signed_in(user).get("/").content.decode())
-    assert labels[0] == "Dashboard"
-    assert "Notifications" in labels
-    assert not {"Organization", "Activity log", "Django admin"} & set(labels)
+    body = signed_in(user).get("/").content.decode()
+    assert _nav_labels(body)[0] == "Dashboard"
+    assert "Notifications" in _menu_labels(body, "user-menu")
+    everything = _menu_labels(body, "nav-menu") + _menu_labels(body, "user-menu")
+    assert not {"Organization", "Activity log", "Django admin"} & set(everything)
+    assert "Administration" not in body
 
 
 def test_current_page_is_marked(location, signed_in):
     admin = staff_user(role=Role.ADMIN, location=location)
     body = signed_in(admin).get("/organization/users/").content.decode()
-    assert re.search(r'href="/organization/"[^>]*aria-current="page"[^>]*>Organization<', body)
+    account = re.search(r'<details class="user-menu".*?</details>', body, re.S).group(0)
+    assert re.search(r'href="/organization/"[^>]*aria-current="page"[^>]*>Organization<', account)
     assert not re.search(r'href="/"[^>]*aria-current="page"', body)
 
 
@@ -65,8 +81,9 @@ def test_user_menu_shows_who_where_and_a_sign_out_form(location, signed_in):
 def test_a_phone_gets_the_same_items_in_the_menu_disclosure(location, signed_in):
     user = staff_user(role=Role.FIELD_TECHNICIAN, location=location)
     body = signed_in(user).get("/").content.decode()
-    menu = re.search(r'<details class="nav-menu".*?</details>', body, re.S).group(0)
-    assert re.findall(r"<a [^>]*>([^<]+)</a>", menu) == _nav_labels(body)
+    phone_menu = _menu_labels(body, "nav-menu")
+    assert phone_menu[: len(_nav_labels(body))] == _nav_labels(body)
+    assert set(phone_menu) == set(_nav_labels(body)) | {"Notifications"}
 
 
 def test_signed_out_pages_have_no_nav(client, db):
@@ -103,5 +120,5 @@ def test_user_with_two_roles_sees_the_items_of_both(location, signed_in):
     user = staff_user(role=Role.EMPLOYEE, location=location)
     annex = LocationFactory(organization=location.organization)
     MembershipFactory(user=user, location=annex, role=Role.ADMIN)
-    labels = _nav_labels(signed_in(user).get("/").content.decode())
-    assert {"Organization", "Notifications", "Activity log"} <= set(labels)
+    body = signed_in(user).get("/").content.decode()
+    assert {"Organization", "Notifications", "Activity log"} <= set(_menu_labels(body, "user-menu"))

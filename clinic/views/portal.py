@@ -59,6 +59,10 @@ class NavItem:
     check: Callable[[Any], bool] | None = None  # and, if given, this passes
     order: int = 100
     exact: bool = False  # "current page" only on an exact match (the dashboard)
+    # "main": the top bar; "account" / "admin": the account menu (the latter under
+    # "Administration"), so the bar keeps room for the pages used all day. The phone menu
+    # lists every section.
+    section: str = "main"
 
     def visible_to(self, user: User) -> bool:
         if not user.has_role(*self.roles):
@@ -83,7 +87,15 @@ def nav_for(user: User, current_path: str) -> list[dict[str, Any]]:
         if not href:
             continue
         current = current_path == href if item.exact else current_path.startswith(href)
-        items.append({"key": item.key, "label": item.label, "href": href, "current": current})
+        items.append(
+            {
+                "key": item.key,
+                "label": item.label,
+                "href": href,
+                "current": current,
+                "section": item.section,
+            }
+        )
     return items
 
 
@@ -96,6 +108,7 @@ nav_register(
         path="/notifications",
         roles=STAFF_ROLES,
         order=90,
+        section="account",  # the bell is in the top bar; the list is in the account menu
     )
 )
 nav_register(
@@ -106,6 +119,7 @@ nav_register(
         roles=frozenset({Role.ADMIN}),
         check=can_manage_organization,
         order=200,
+        section="admin",
     )
 )
 nav_register(
@@ -117,6 +131,7 @@ nav_register(
         roles=frozenset({Role.ADMIN}),
         check=can_view_activity_log,
         order=210,
+        section="admin",
     )
 )
 nav_register(
@@ -128,6 +143,7 @@ nav_register(
         roles=frozenset({Role.ADMIN}),
         check=lambda user: user.is_staff,
         order=220,
+        section="admin",
     )
 )
 
@@ -146,8 +162,13 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         return {}
     memberships = user._memberships  # loaded once per request, shared with the role checks
     primary = user.primary_role
+    items = nav_for(user, request.path)
     return {
-        "nav_items": nav_for(user, request.path),
+        "nav_items": items,
+        "nav_sections": {
+            section: [i for i in items if i["section"] == section]
+            for section in ("main", "account", "admin")
+        },
         "portal_user": {
             "name": user.full_name or user.email,
             "initials": _initials(user.full_name or user.email),
