@@ -236,8 +236,12 @@ def test_sweep_re_enqueues_only_messages_stuck_in_the_queue(staff, patient, monk
     )
     Message.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(hours=1))
     enqueued: list[int] = []
-    monkeypatch.setattr(
-        services, "message_enqueue", lambda *, message_id: enqueued.append(message_id) or True
-    )
+
+    def record(*, message_id: int) -> bool:
+        enqueued.append(message_id)
+        return True
+
+    # Only the hand-off to the broker is replaced: the sweep's choice is what is tested.
+    monkeypatch.setattr(services, "message_enqueue", record)
     assert services.messages_sweep() == 1
     assert enqueued == [stuck.pk] and fresh.pk not in enqueued
