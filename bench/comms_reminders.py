@@ -29,7 +29,7 @@ BASELINE = int(os.environ.get("BENCH_COMMS_BASELINE", "2000"))
 CONCURRENCY = int(os.environ.get("BENCH_COMMS_CONCURRENCY", "4"))
 PRODUCERS = int(os.environ.get("BENCH_COMMS_PRODUCERS", "4"))
 BATCH = 500  # message_send calls per transaction (a reminder job commits in batches)
-DRAIN_LIMIT_SECONDS = 600.0  # only keeps a broken run from hanging
+DRAIN_LIMIT_SECONDS = float(os.environ.get("BENCH_COMMS_DRAIN_LIMIT", "1800"))  # then report
 DB_NAME = "bench_comms_reminders"
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -144,23 +144,22 @@ def _burst(patients: list[Any], tag: str) -> float:
     return time.perf_counter() - started
 
 
-def _drain(org: Any, total: int) -> float:
-    """Wait until every message has gone to the gateway; seconds from the first delivery to
-    the last (the worker's boot is not counted)."""
+def _drain(org: Any, total: int) -> tuple[float, int]:
+    """Wait until every message has gone to the gateway (or DRAIN_LIMIT_SECONDS pass).
+    Returns (seconds from the first delivery to the last, messages delivered); the worker's
+    boot is not counted."""
     from django.db.models import Max, Min
 
     from comms.models import Message
 
     deadline = time.perf_counter() + DRAIN_LIMIT_SECONDS
     rows = Message.objects.filter(organization=org)
-    while True:
-        pending = rows.filter(provider_sid="").count()
-        if pending == 0:
-            span = rows.aggregate(first=Min("sent_at"), last=Max("sent_at"))
-            return (span["last"] - span["first"]).total_seconds()
-        if time.perf_counter() > deadline:
-            raise RuntimeError(f"{pending} of {total} messages still queued after the limit")
+    while rows.filter(provider_sid="").exists() and time.perf_counter() < deadline:
         time.sleep(0.5)
+    done = rows.exclude(provider_sid="")
+    span = done.aggregate(first=Min("sent_at"), last=Max("sent_at"))
+    seconds = (span["last"] - span["first"]).total_seconds() if span["first"] else 0.0
+    return seconds, done.count()
 
 
 def _worker(queue: str, twilio_url: str) -> subprocess.Popen[bytes]:
@@ -182,7 +181,7 @@ def _case(label: str, n: int, *, twilio: bool, fake: Any, queue: str) -> dict[st
     queued = _burst(patients, tag)  # every task waits in the broker: the burst of due messages
     worker = _worker(queue, fake.base_url)
     try:
-        drained = _drain(org, n)
+        drained, delivered = _drain(org, n)
         # The same keys again (a reminder job re-run): nothing new is written or sent.
         again = _burst(patients[: min(n, 1000)], tag)
         time.sleep(2.0)
@@ -196,7 +195,8 @@ def _case(label: str, n: int, *, twilio: bool, fake: Any, queue: str) -> dict[st
         "n": n,
         "queued_s": queued,
         "drained_s": drained,
-        "rate": n / max(drained, 0.001),
+        "delivered": delivered,
+        "rate": delivered / max(drained, 0.001),
         "again_s": again,
         "rows": len(sids),
         "duplicate_sids": sum(c - 1 for c in Counter(sids).values() if c > 1),
@@ -251,6 +251,7 @@ def run() -> None:
             and main["numbers_texted_twice"] == 0
             and main["duplicate_sids"] == 0
             and main["rows"] == MESSAGES
+            and main["delivered"] == MESSAGES
         )
         print(f"  issue 5 target (under 2 minutes, zero duplicates): {'MET' if ok else 'NOT MET'}")
     finally:
