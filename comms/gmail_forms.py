@@ -106,3 +106,10 @@ class FlagsForm(forms.Form):
 
 class LinkForm(forms.Form):
     patient = forms.UUIDField(label="Patient")
+
+
+class InboxFilterForm(forms.Form):
+    show = forms.ChoiceField(
+        required=False,
+        choices=[("", "All"), ("unread", "Unread"), ("unassigned", "Not linked to a patient")],
+    )

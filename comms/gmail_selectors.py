@@ -195,3 +195,28 @@ def email_timeline_source(
             )
         )
     return entries
+
+
+INBOX_LIMIT = 50
+
+
+def email_inbox(user: User, show: str = "") -> tuple[list[Message], dict[str, int]]:
+    """The newest visible email (at most ``INBOX_LIMIT``), optionally only unread or only
+    unassigned, and the counts of both; three queries whatever the number of rows."""
+    from django.db.models import Count
+
+    qs = emails_visible_to(user).filter(gmail__deleted_at__isnull=True)
+    unread = Q(direction="inbound", gmail__is_unread=True)
+    counts = qs.aggregate(
+        unread=Count("pk", filter=unread), unassigned=Count("pk", filter=Q(patient__isnull=True))
+    )
+    if show == "unread":
+        qs = qs.filter(unread)
+    elif show == "unassigned":
+        qs = qs.filter(patient__isnull=True)
+    rows = list(
+        qs.select_related("patient", "patient__home_location", "gmail", "gmail__mailbox").order_by(
+            "-created_at", "-id"
+        )[:INBOX_LIMIT]
+    )
+    return rows, {k: int(v or 0) for k, v in counts.items()}

@@ -632,7 +632,7 @@ def email_patient_link(*, actor: User, message: Message, patient: Patient) -> Me
 
 def gmail_app_ready() -> None:
     """Called once from ``CommsConfig.ready``: the email gateway, the timeline's email entries
-    and the search page's nav item."""
+    and the nav item of the email pages."""
     from clinic.views.portal import NavItem, nav_register
 
     from . import gmail_tasks  # noqa: F401 - registers the Celery tasks (not named tasks.py)
@@ -645,9 +645,9 @@ def gmail_app_ready() -> None:
     timeline_source_register(email_timeline_source)
     nav_register(
         NavItem(
-            "message_search",
-            "Search",
-            "comms:message_search",
+            "email",
+            "Email",
+            "comms:email_list",
             check=can_use_email,
             order=56,
         )

@@ -187,11 +187,13 @@ def _get(users: Any, gmail_id: str, fmt: str) -> dict[str, Any] | None:
         raise
 
 
-def _fetch_and_store(users: Any, mailbox: GmailMailbox, gmail_id: str) -> bool:
+def _fetch_and_store(
+    users: Any, mailbox: GmailMailbox, gmail_id: str, *, announce: bool = False
+) -> bool:
     resource = _get(users, gmail_id, "full")
     if resource is None:
         return False
-    return message_store(mailbox, message_parse(resource)) is not None
+    return message_store(mailbox, message_parse(resource), announce=announce) is not None
 
 
 # -------------------------------------------------------------------------- incremental sync
@@ -236,7 +238,7 @@ def _incremental_sync(service: Any, mailbox: GmailMailbox) -> SyncResult:
             if gmail_id in deleted_later:
                 continue
             stored = GmailMessage.objects.filter(mailbox=mailbox, gmail_id=gmail_id).exists()
-            if not stored and _fetch_and_store(users, mailbox, gmail_id):
+            if not stored and _fetch_and_store(users, mailbox, gmail_id, announce=True):
                 result.stored += 1
         for key, adding in (("labelsAdded", True), ("labelsRemoved", False)):
             for item in record.get(key) or []:
@@ -355,7 +357,9 @@ def is_own_message_id(value: str) -> bool:
 
 
 @transaction.atomic
-def message_store(mailbox: GmailMailbox, parsed: ParsedMessage) -> GmailMessage | None:
+def message_store(
+    mailbox: GmailMailbox, parsed: ParsedMessage, *, announce: bool = False
+) -> GmailMessage | None:
     """Store one Gmail message (once). An email Tandem sent is recognised by its Message-ID and
     left to its delivery, which records it. Spam and drafts are not stored."""
     if set(parsed.label_ids) & SKIPPED_LABELS:
@@ -372,14 +376,14 @@ def message_store(mailbox: GmailMailbox, parsed: ParsedMessage) -> GmailMessage 
     thread, _ = GmailThread.objects.get_or_create(mailbox=mailbox, gmail_id=parsed.thread_id[:64])
     try:
         with transaction.atomic():
-            return _message_create(mailbox, parsed, thread)
+            return _message_create(mailbox, parsed, thread, announce=announce)
     except IntegrityError:
         # Stored meanwhile by a delivery that had not committed when we looked.
         return GmailMessage.objects.filter(mailbox=mailbox, gmail_id=parsed.gmail_id).first()
 
 
 def _message_create(
-    mailbox: GmailMailbox, parsed: ParsedMessage, thread: GmailThread
+    mailbox: GmailMailbox, parsed: ParsedMessage, thread: GmailThread, *, announce: bool
 ) -> GmailMessage:
     from .models import Channel, Direction, Gateway, Message, MessageStatus
 
@@ -450,6 +454,11 @@ def _message_create(
             location=patient.home_location,
             details={"patient": str(patient.public_id), "mailbox": str(mailbox.public_id)},
         )
+    if announce and not outbound:
+        # Open inbox and timeline pages refresh (ids only, after commit, via the outbox).
+        from .services import comms_publish
+
+        comms_publish(message=message, change="received")
     return row
 
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("mailboxes/<uuid:public_id>/disconnect/", views.gmail_disconnect, name="gmail_disconnect"),
     path("mailboxes/<uuid:public_id>/sync/", views.gmail_sync_now, name="gmail_sync_now"),
     path("gmail/push/", views.gmail_push, name="gmail_push"),
+    path("email/", views.email_list, name="email_list"),
     path("email/<uuid:public_id>/", views.email_detail, name="email_detail"),
     path("email/<uuid:public_id>/flags/", views.email_flags, name="email_flags"),
     path("email/<uuid:public_id>/link/", views.email_link, name="email_link"),

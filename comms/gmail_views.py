@@ -33,12 +33,20 @@ from patients.selectors import patient_get_visible
 
 from . import gmail_services as services
 from .gmail_client import oauth_authorization_start, oauth_configured
-from .gmail_forms import ComposeForm, ConnectForm, FlagsForm, LinkForm, SearchForm
+from .gmail_forms import (
+    ComposeForm,
+    ConnectForm,
+    FlagsForm,
+    InboxFilterForm,
+    LinkForm,
+    SearchForm,
+)
 from .gmail_models import GmailAttachment, GmailMailbox
 from .gmail_permissions import can_email_patient, can_manage_gmail, can_use_email
 from .gmail_selectors import (
     attachment_get_visible,
     email_get_visible,
+    email_inbox,
     mailboxes_of_organization,
     mailboxes_usable_by,
     messages_search,
@@ -414,6 +422,25 @@ def email_compose(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         "tab": "communications",
     }
     return render(request, "comms/gmail/compose.html", context, status=status)
+
+
+# -------------------------------------------------------------------------- email list
+
+
+@email_guard
+@require_GET
+def email_list(request: HttpRequest) -> HttpResponse:
+    """The email a user may see, newest first: all, unread, or not linked to a patient."""
+    user = _actor(request)
+    form = InboxFilterForm(request.GET or None)
+    show = form.cleaned_data["show"] if form.is_bound and form.is_valid() else ""
+    rows, counts = email_inbox(user, show)
+    audit_record(
+        actor=user, action="email.listed", details={"show": show or "all", "rows": len(rows)}
+    )
+    context = {"rows": rows, "counts": counts, "show": show, "search_form": SearchForm()}
+    status = 400 if form.is_bound and not form.is_valid() else 200
+    return render(request, "comms/gmail/list.html", context, status=status)
 
 
 # -------------------------------------------------------------------------- search

@@ -5,6 +5,7 @@ unassigned email, and the search across email and SMS."""
 from __future__ import annotations
 
 import pytest
+from django.db import reset_queries
 from django.urls import reverse
 
 from clinic.models import AuditEvent, Role
@@ -271,3 +272,37 @@ def test_the_patients_timeline_lists_email_with_a_link_to_it(
     assert timeline_for(user=technician, patient=patient, kinds=["email"]) == []
     page = signed_in(staff).get(reverse("comms:patient", kwargs={"public_id": patient.public_id}))
     assert "Write an email instead" in page.content.decode()
+
+
+def test_the_email_list_shows_unread_and_unassigned_in_constant_queries(
+    fake_google, mailbox, patient, staff, signed_in, django_assert_max_num_queries
+):
+    incoming(fake_google, mailbox, sender=patient.email, subject="Unread one")
+    incoming(fake_google, mailbox, sender=patient.email, subject="Read one", labels=("INBOX",))
+    incoming(fake_google, mailbox, sender="stranger@example.net", subject="Who is this")
+    hidden = PatientFactory(
+        home_location=LocationFactory(organization=patient.organization),
+        email="hidden@example.org",
+    )
+    incoming(fake_google, mailbox, sender=hidden.email, subject="Not for this user")
+    client = signed_in(staff)
+    url = reverse("comms:email_list")
+
+    reset_queries()  # a long run fills Django's query log; measure from empty
+    with django_assert_max_num_queries(20) as few:
+        page = client.get(url).content.decode()
+    first = len(few.captured_queries)
+    assert "Unread one" in page and "Read one" in page and "Who is this" in page
+    assert "Not for this user" not in page
+    unread = client.get(url + "?show=unread").content.decode()
+    assert "Unread one" in unread and "Read one" not in unread
+    unassigned = client.get(url + "?show=unassigned").content.decode()
+    assert "Who is this" in unassigned and "Unread one" not in unassigned
+    for n in range(5):
+        fake_google.add_message(sender=patient.email, subject=f"More {n}")
+    mailbox_sync(mailbox_id=mailbox.pk)
+    reset_queries()
+    with django_assert_max_num_queries(first):
+        page = client.get(url).content.decode()
+    assert "More 4" in page
+    assert client.get(url + "?show=bogus").status_code == 400

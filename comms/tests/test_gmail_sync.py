@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from clinic.models import AuditEvent
+from clinic.models import AuditEvent, OutboxEvent
 from comms.gmail_client import GmailNotAuthorized, GmailRefused
 from comms.gmail_models import GmailLabel, GmailMailbox, GmailMessage
 from comms.gmail_sync import mailbox_sync
@@ -102,6 +102,9 @@ def test_incremental_sync_applies_history_without_listing_the_mailbox(
     assert GmailLabel.objects.get(mailbox=mailbox, gmail_id=label).name == "Resupply"
     reply = GmailMessage.objects.get(gmail_id=second.id)
     assert reply.thread_id == row.thread_id and reply.message.patient == patient
+    # New mail is announced to open pages (ids only); the first full sync announced nothing.
+    events = OutboxEvent.objects.filter(name="comms.message_changed")
+    assert [e.payload for e in events] == [{"message": str(reply.message.public_id)}]
     assert not GmailMessage.objects.filter(gmail_id=gone.id).exists()
 
 
