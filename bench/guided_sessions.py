@@ -1,12 +1,15 @@
 """Guided sessions: staff action -> patient screen latency with N paired sessions open.
 
-For N in BENCH_GUIDED_SESSIONS (default 50, 200, 500) paired sessions, every staff socket
-sends a staff command (HIGHLIGHT_FIELD, CLEAR_HIGHLIGHT and NAVIGATE between the steps the
-session has opened, in turn) twice a second, each session starting at a random phase, for
-BENCH_GUIDED_SECONDS. The latency of one action is the time from the staff client sending it
-to the patient client of the same session receiving the resulting event (both clients live in
-this process, one clock). Sessions act at most once per 500 ms and an event takes far less, so
-a patient's next staff event always answers the oldest action of its session still waiting.
+For N in BENCH_GUIDED_SESSIONS (default 50, 200, 500) paired sessions, once every session is
+open, every staff socket sends a staff command (HIGHLIGHT_FIELD, CLEAR_HIGHLIGHT and NAVIGATE,
+in turn) twice a second, each session starting at a random phase, for BENCH_GUIDED_SECONDS
+after BENCH_GUIDED_WARMUP. The latency of one action is the time from the staff client sending
+it to the patient client of the same session receiving the resulting event (both clients live
+in this process, one clock). Events of a session arrive in order, so a patient's next staff
+event answers the oldest action of its session still waiting. After the window the run waits
+up to BENCH_GUIDED_DRAIN seconds for what is on its way; what has not come by then is "late"
+(a saturated server is late, not lossless, so percentiles alone would flatter it).
+BENCH_GUIDED_KEEPDB=1 keeps the scratch database between runs (for tuning).
 
 Targets, in the same run:
 - **guided (Django)**: the project's ASGI application (config.asgi, served by uvicorn as the
