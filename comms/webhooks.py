@@ -64,11 +64,14 @@ def _twiml(reply: str = "") -> HttpResponse:
 
 
 def _refuse(organization: Organization | None, reason: str) -> HttpResponse:
+    # A platform-level security row naming the organization's public id: an anonymous caller
+    # must not be able to write into an organization's own records, its log included.
     audit_record(
         actor=None,
         action="webhook.refused",
-        organization=organization,
+        organization=None,
         object_type="comms.twilio",
+        object_id=str(organization.public_id) if organization is not None else "",
         details={"reason": reason},
     )
     return HttpResponse("Forbidden", status=403, content_type="text/plain")
