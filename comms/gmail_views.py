@@ -63,6 +63,10 @@ OAUTH_SESSION_KEY = "gmail_oauth"
 OAUTH_MAX_AGE = 600  # seconds between "Connect" and Google's redirect back
 
 
+def _organization_timezone(user: User) -> str:
+    return user.organization.timezone if user.organization is not None else "UTC"
+
+
 def _actor(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
 
@@ -438,7 +442,13 @@ def email_list(request: HttpRequest) -> HttpResponse:
     audit_record(
         actor=user, action="email.listed", details={"show": show or "all", "rows": len(rows)}
     )
-    context = {"rows": rows, "counts": counts, "show": show, "search_form": SearchForm()}
+    context = {
+        "rows": rows,
+        "counts": counts,
+        "show": show,
+        "search_form": SearchForm(),
+        "tz": _organization_timezone(user),
+    }
     status = 400 if form.is_bound and not form.is_valid() else 200
     return render(request, "comms/gmail/list.html", context, status=status)
 
@@ -462,7 +472,12 @@ def message_search(request: HttpRequest) -> HttpResponse:
             action="messages.searched",
             details={"results": len(results), "channel": form.cleaned_data["channel"] or "all"},
         )
-    context = {"form": form, "results": results, "searched": searched}
+    context = {
+        "form": form,
+        "results": results,
+        "searched": searched,
+        "tz": _organization_timezone(user),
+    }
     status = 400 if form.is_bound and not form.is_valid() else 200
     return render(request, "comms/gmail/search.html", context, status=status)
 
