@@ -22,7 +22,12 @@ def appointments_timeline(
 ) -> list[Any]:
     from comms.timeline import TimelineEntry
 
+    from patients.permissions import FULL, access_level
+
     if kinds is not None and "appointment" not in kinds:
+        return []
+    level = access_level(user, patient)
+    if level is None:
         return []
     qs = (
         scope_queryset(Appointment.objects.all(), user, all_locations=True)
@@ -30,6 +35,8 @@ def appointments_timeline(
         .select_related("type", "location")
         .order_by("-starts_at", "-id")
     )
+    if level != FULL:
+        qs = qs.filter(technician=user)  # a technician's limited view: their own visits
     if since is not None:
         qs = qs.filter(starts_at__gte=since)
     return [
