@@ -165,6 +165,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "scheduling.series_extend_due",
         "schedule": crontab(hour=3, minute=30),
     },
+    "guided-sessions-expire": {"task": "patients.guided.guided_sessions_expire", "schedule": 60.0},
 }
 
 # ---------------------------------------------------------------- encryption at rest
