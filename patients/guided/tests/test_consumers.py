@@ -24,7 +24,7 @@ from .factories import paired_session, payer_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-WAIT = 10  # seconds; only keeps a broken test from hanging
+WAIT = 30  # seconds; only keeps a broken test from hanging (generous: CI machines stall)
 DEVICE_PATH = "/guided/device/ws/"
 ORIGIN = (b"origin", b"http://testserver")
 
