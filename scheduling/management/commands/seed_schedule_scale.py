@@ -1,4 +1,4 @@
-"""``manage.py seed_schedule_scale``: a large schedule for benchmarks (COPY-loaded).
+"""``manage.py seed_schedule_scale``: a large schedule for benchmarks (loaded set-based).
 
 The target is 500 locations x 20 technicians x two years of appointments (about 20 million
 rows). ``--fraction`` scales the number of locations (0.01 = 5 locations: the same density per
@@ -19,20 +19,20 @@ local time; 30-60 minutes long), each with a patient of the location. Past visit
 fulfilled (some cancelled or no-shows), future ones booked. Technician, patient and room never
 overlap by construction, so the exclusion constraints stay in place and are satisfied.
 
-Choices made for speed, visible in the data: rows are loaded with ``session_replication_role =
-replica`` (no pghistory rows, no foreign-key triggers: consistent by construction), one
-transaction per location, no reminder rows and no rooms (the room constraint is partial and
-stays empty), ids from the tables' own sequences reserved per batch: run it offline.
+Choices made for speed, visible in the data: the appointments are made inside PostgreSQL by one
+``INSERT … SELECT`` over ``generate``-style cross products per 10 locations (no row passes
+through Python: ~20x the old COPY loader), with ``session_replication_role = replica`` (no
+pghistory rows, no foreign-key triggers: consistent by construction); ``--defer-indexes``
+drops the secondary indexes and the exclusion constraints first and adds them back at the end,
+which validates every row against them. No reminder rows and no rooms (the room constraint is
+partial and stays empty): run it offline.
 """
 
 from __future__ import annotations
 
 import datetime
-import random
 import time
-import uuid
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -40,7 +40,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from clinic.models import Location, Membership, Organization, Role, User
-from patients.management.commands.seed_scale import _reserve_ids, copy_rows, seed
+from patients.management.commands.seed_scale import seed
 from patients.models import Patient
 from scheduling.models import (
     Appointment,
@@ -132,7 +132,6 @@ def schedule_seed(
     progress: Any = None,
 ) -> dict[str, int]:
     """Create organization ``slug`` with its schedule; returns row counts by kind."""
-    rng = random.Random(seed_value)  # noqa: S311 - test data, not secrets
     started = time.perf_counter()
     seed(slug=slug, locations=locations, per_location=patients_per_location, seed_value=seed_value)
     org = Organization.objects.get(slug=slug)
@@ -154,7 +153,7 @@ def schedule_seed(
     total = 0
     deferred = _indexes_drop() if defer_indexes else []
     try:
-        total = _load(rng, org, locs, techs, workdays, per_day, types, now, started, progress)
+        total = _load(org, locs, techs, workdays, per_day, types, now, started, progress)
     finally:
         if deferred:
             built = time.perf_counter()
@@ -175,7 +174,6 @@ def schedule_seed(
 
 
 def _load(
-    rng: random.Random,
     org: Organization,
     locs: list[Location],
     techs: dict[int, list],
@@ -186,27 +184,151 @@ def _load(
     started: float,
     progress: Any,
 ) -> int:
-    total = 0
-    for index, loc in enumerate(locs):
-        zone = ZoneInfo(loc.timezone)
-        patient_ids = list(
-            Patient.objects.filter(home_location=loc).order_by("id").values_list("id", flat=True)
+    """Write the appointments set-based: one ``INSERT … SELECT`` per batch of locations, the
+    rows made by PostgreSQL from the cross product technicians x days x grid (no row passes
+    through Python). Which grid starts a technician works, the type and the past state are
+    picked by integer hashing, so a load is the same every time."""
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS sched_seed_patient")
+        cursor.execute(
+            "CREATE TEMP TABLE sched_seed_patient AS SELECT home_location_id AS loc_id, "
+            "(row_number() OVER (PARTITION BY home_location_id ORDER BY id) - 1)::int AS idx, "
+            "id AS patient_id FROM patients_patient WHERE organization_id = %s",
+            [org.pk],
         )
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL session_replication_role = replica")
-                cursor.execute("SET LOCAL synchronous_commit = off")
-            rows = _appointments(
-                rng, org.pk, loc.pk, zone, techs[loc.pk], patient_ids, workdays, per_day, types, now
-            )
-            total += copy_rows(Appointment, rows)
-            with connection.cursor() as cursor:
-                # SET LOCAL outlives a savepoint: put it back for a caller's transaction.
-                cursor.execute("SELECT set_config('session_replication_role', 'origin', true)")
-        if progress and ((index + 1) % 10 == 0 or index + 1 == len(locs)):
+        cursor.execute("CREATE UNIQUE INDEX ON sched_seed_patient (loc_id, idx)")
+        cursor.execute("ANALYZE sched_seed_patient")
+    kinds = [types[k] for k in KINDS]
+    columns, select, constants = _insert_columns()
+    sql = INSERT_SQL.format(table=TABLE, columns=columns, select=select)
+    total = 0
+    for first in range(0, len(locs), LOCATIONS_PER_STATEMENT):
+        batch = locs[first : first + LOCATIONS_PER_STATEMENT]
+        pairs = [(loc.pk, tech, i) for loc in batch for i, tech in enumerate(techs[loc.pk])]
+        params = {
+            "org": org.pk,
+            "now": now,
+            "per_day": per_day,
+            "per_loc_day": max(len(techs[loc.pk]) for loc in batch) * per_day,
+            "grid": len(GRID),
+            "loc": [p[0] for p in pairs],
+            "tech": [p[1] for p in pairs],
+            "tidx": [p[2] for p in pairs],
+            "days": workdays,
+            "gh": [h for h, _ in GRID],
+            "gm": [m for _, m in GRID],
+            "kind_ids": [k.pk for k in kinds],
+            "kind_minutes": [min(k.duration_minutes, 60) for k in kinds],
+            "past_states": list(PAST_STATES),
+            **constants,
+        }
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL session_replication_role = replica")
+            cursor.execute("SET LOCAL synchronous_commit = off")
+            cursor.execute(sql, params)
+            total += cursor.rowcount
+            # SET LOCAL outlives a savepoint: put it back for a caller's transaction.
+            cursor.execute("SELECT set_config('session_replication_role', 'origin', true)")
+        if progress:
             rate = total / max(time.perf_counter() - started, 1e-9)
-            progress(f"  {index + 1}/{len(locs)} locations, {total:,} appointments ({rate:,.0f}/s)")
+            progress(
+                f"  {first + len(batch)}/{len(locs)} locations, {total:,} appointments "
+                f"({rate:,.0f}/s)"
+            )
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS sched_seed_patient")
     return total
+
+
+LOCATIONS_PER_STATEMENT = 10
+
+# pick: every (technician, workday, grid start); j = the start's place in the technician's
+# day, rotated by a hash so technicians work different starts; the first ``per_day`` are kept.
+# A patient has at most one visit a day at a location: visit k of the day takes patient
+# (day * visits-per-day + k) mod patients, and visits-per-day <= patients.
+INSERT_SQL = """
+WITH t AS (
+    SELECT * FROM unnest(%(loc)s::bigint[], %(tech)s::bigint[], %(tidx)s::int[])
+        AS t(loc_id, tech_id, tidx)
+), d AS (
+    SELECT day, (didx - 1)::int AS didx
+    FROM unnest(%(days)s::date[]) WITH ORDINALITY AS d(day, didx)
+), g AS (
+    SELECT h, m, (gidx - 1)::int AS gidx
+    FROM unnest(%(gh)s::int[], %(gm)s::int[]) WITH ORDINALITY AS g(h, m, gidx)
+), n AS (
+    SELECT loc_id, count(*)::int AS patients FROM sched_seed_patient GROUP BY loc_id
+), pick AS (
+    SELECT t.loc_id, t.tech_id, t.tidx, d.didx, g.h, g.m, d.day,
+           ((g.gidx - ((t.tech_id * 7 + d.didx * 3) %% %(grid)s)::int + %(grid)s) %% %(grid)s)
+               AS j,
+           ((t.tech_id * 2654435761 + d.didx * 40503 + g.gidx * 97) %% 1000003)::int AS r
+    FROM t CROSS JOIN d CROSS JOIN g
+), visit AS (
+    SELECT pick.*, l.timezone,
+           (%(kind_ids)s::bigint[])[1 + pick.r %% cardinality(%(kind_ids)s::bigint[])] AS type_id,
+           (%(kind_minutes)s::int[])[1 + pick.r %% cardinality(%(kind_ids)s::bigint[])] AS minutes,
+           ((pick.day + make_time(pick.h, pick.m, 0)) AT TIME ZONE l.timezone) AS starts
+    FROM pick JOIN clinic_location l ON l.id = pick.loc_id
+    WHERE pick.j < %(per_day)s
+), placed AS (
+    SELECT visit.*, visit.starts + make_interval(mins => visit.minutes) AS ends,
+           p.patient_id
+    FROM visit
+    JOIN n ON n.loc_id = visit.loc_id
+    JOIN sched_seed_patient p ON p.loc_id = visit.loc_id
+     AND p.idx = (visit.didx * %(per_loc_day)s + visit.tidx * %(per_day)s + visit.j) %% n.patients
+), stated AS (
+    SELECT placed.*,
+           CASE WHEN placed.ends < %(now)s
+                THEN (%(past_states)s::text[])
+                     [1 + (placed.r / 7) %% cardinality(%(past_states)s::text[])]
+                ELSE 'booked' END AS state
+    FROM placed
+)
+INSERT INTO "{table}" ({columns})
+SELECT {select} FROM stated
+"""
+
+# The appointment columns the load sets; any other column takes its model default.
+_EXPR = {
+    "id": None,  # the identity column numbers the rows
+    "public_id": "gen_random_uuid()",
+    "created_at": "%(now)s",
+    "updated_at": "%(now)s",
+    "organization_id": "%(org)s",
+    "location_id": "stated.loc_id",
+    "patient_id": "stated.patient_id",
+    "type_id": "stated.type_id",
+    "technician_id": "stated.tech_id",
+    "starts_at": "stated.starts",
+    "ends_at": "stated.ends",
+    "state": "stated.state",
+    "cancel_reason": "CASE WHEN stated.state = 'cancelled' THEN 'Patient request' ELSE '' END",
+    "completed_at": "CASE WHEN stated.state = 'fulfilled' THEN stated.ends END",
+}
+
+
+def _insert_columns() -> tuple[str, str, dict[str, Any]]:
+    """(column list, select list, parameters) for every concrete appointment field."""
+    columns, select, constants = [], [], {}
+    for field in Appointment._meta.concrete_fields:
+        if field.attname in _EXPR:
+            if _EXPR[field.attname] is None:
+                continue
+            expr = _EXPR[field.attname]
+        elif field.has_default() and not callable(field.default):
+            constants[f"c_{field.attname}"] = field.get_default()
+            expr = f"%(c_{field.attname})s"
+        elif field.null:
+            expr = "NULL"
+        elif field.blank and field.get_internal_type() in ("CharField", "TextField"):
+            expr = "''"
+        else:
+            raise CommandError(f"seed_schedule_scale does not know how to fill {field.attname}.")
+        columns.append(f'"{field.column}"')
+        select.append(expr)
+    return ", ".join(columns), ", ".join(select), constants
 
 
 TABLE = "scheduling_appointment"
@@ -281,61 +403,3 @@ def _technicians(org: Organization, locs: list[Location], per_location: int) -> 
         for d in range(5)
     )
     return {loc_id: [u.pk for u in group] for loc_id, group in by_loc.items()}
-
-
-def _appointments(
-    rng: random.Random,
-    org_id: int,
-    loc_id: int,
-    zone: ZoneInfo,
-    tech_ids: list[int],
-    patient_ids: list[int],
-    workdays: list[datetime.date],
-    per_day: int,
-    types: dict[str, AppointmentType],
-    now: datetime.datetime,
-) -> list[dict[str, Any]]:
-    count = len(tech_ids) * len(workdays) * per_day
-    next_id = _reserve_ids(Appointment._meta.db_table, count)
-    rows: list[dict[str, Any]] = []
-    cursor = 0
-    kinds = [types[k] for k in KINDS]
-    for day in workdays:
-        # A patient has at most one visit a day at this location: walk the list.
-        starts_of_day = [
-            datetime.datetime(day.year, day.month, day.day, h, m, tzinfo=zone).astimezone(
-                datetime.UTC
-            )
-            for h, m in GRID
-        ]
-        for tech_id in tech_ids:
-            for slot in sorted(rng.sample(range(len(GRID)), per_day)):
-                kind = rng.choice(kinds)
-                starts = starts_of_day[slot]
-                ends = starts + datetime.timedelta(minutes=min(kind.duration_minutes, 60))
-                past = ends < now
-                state = rng.choice(PAST_STATES) if past else AppointmentState.BOOKED
-                rows.append(
-                    {
-                        "id": next_id,
-                        "public_id": uuid.uuid4(),
-                        "created_at": now,
-                        "updated_at": now,
-                        "organization_id": org_id,
-                        "location_id": loc_id,
-                        "patient_id": patient_ids[cursor % len(patient_ids)],
-                        "type_id": kind.pk,
-                        "technician_id": tech_id,
-                        "room_id": None,
-                        "starts_at": starts,
-                        "ends_at": ends,
-                        "notes": "",
-                        "state": state,
-                        "version": 1,
-                        "cancel_reason": "Patient request" if state == "cancelled" else "",
-                        "completed_at": ends if state == AppointmentState.FULFILLED else None,
-                    }
-                )
-                next_id += 1
-                cursor += 1
-    return rows
