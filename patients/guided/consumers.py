@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -29,6 +30,13 @@ SESSION_ENDED_CLOSE_CODE = 4410
 STAFF_SESSION_ENDED_CLOSE_CODE = 4401
 
 
+def _db(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` on the thread pool, not asgiref's single thread-sensitive thread: the sockets of
+    every session would otherwise queue behind each other's database work. Each call stands
+    alone (its own transaction), so it may run on any thread."""
+    return database_sync_to_async(fn, thread_sensitive=False)
+
+
 class _GuidedConsumer(AsyncJsonWebsocketConsumer):
     role: str
     session_id: int
@@ -38,8 +46,12 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
         self.times: list[float] = []
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        await database_sync_to_async(presence_update)(
-            session_id=self.session_id, role=self.role, channel=self.channel_name, joined=True
+        await self.protocol_call(
+            presence_update,
+            session_id=self.session_id,
+            role=self.role,
+            channel=self.channel_name,
+            joined=True,
         )
         await self.send_snapshot()
 
@@ -47,9 +59,22 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
         if not hasattr(self, "group"):
             return
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        await database_sync_to_async(presence_update)(
-            session_id=self.session_id, role=self.role, channel=self.channel_name, joined=False
+        await self.protocol_call(
+            presence_update,
+            session_id=self.session_id,
+            role=self.role,
+            channel=self.channel_name,
+            joined=False,
         )
+
+    async def protocol_call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        """Run a protocol or service call and send the events it committed to their groups."""
+        result, outgoing = await _db(protocol.collecting)(fn, **kwargs)
+        for group, message in outgoing:
+            await self.channel_layer.group_send(
+                group, {"type": "guided.message", "message": message}
+            )
+        return result
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None or len(text_data) > MAX_CLIENT_MESSAGE:
@@ -80,8 +105,12 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
             return
         if not await self.still_allowed():
             return
-        reply = await database_sync_to_async(protocol.message_apply)(
-            session_id=self.session_id, role=self.role, message=content, **self.sender()
+        reply = await self.protocol_call(
+            protocol.message_apply,
+            session_id=self.session_id,
+            role=self.role,
+            message=content,
+            **self.sender(),
         )
         await self.send_json(reply)
 
@@ -92,13 +121,11 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(message)
 
     async def send_snapshot(self) -> None:
-        data = await database_sync_to_async(protocol.session_snapshot)(
-            session_id=self.session_id, role=self.role
-        )
+        data = await _db(protocol.session_snapshot)(session_id=self.session_id, role=self.role)
         await self.send_json(data)
 
     async def send_error(self, client_id: Any, code: str, message: str) -> None:
-        version = await database_sync_to_async(protocol._version)(self.session_id)
+        version = await _db(protocol._version)(self.session_id)
         await self.send_json(
             {
                 "type": "ERROR",
@@ -210,7 +237,7 @@ class PatientConsumer(_GuidedConsumer):
         return {"device_id": self.device_id}
 
     async def still_allowed(self) -> bool:
-        live = await database_sync_to_async(_device_live)(self.device_id)
+        live = await _db(_device_live)(self.device_id)
         if not live:
             await self.send_json({"type": "SESSION_ENDED", "version": None, "reason": "replaced"})
             await self.close(code=SESSION_ENDED_CLOSE_CODE)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import lru_cache
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
@@ -66,13 +68,25 @@ def patient_group(session_id: int) -> str:
 # ---------------------------------------------------------------- what a session uses
 
 
-@dataclass(frozen=True)
 class Context:
-    """The form and consents a session uses (fixed at its start) and its organization's payers."""
+    """The form and consents a session uses (fixed at its start) and its organization's payers
+    (read on first use: most commands never look at them)."""
 
-    form: Form
-    consents: list[dict[str, Any]]  # key, title, version, body, requires_signature, sha256, id
-    payers: list[tuple[str, str]] = field(default_factory=list)
+    def __init__(self, form: Form, consents: list[dict[str, Any]], *, organization_id: int) -> None:
+        self.form = form
+        self.consents = consents  # key, title, version, body, requires_signature, sha256, id
+        self.organization_id = organization_id
+
+    @cached_property
+    def payers(self) -> list[tuple[str, str]]:
+        from patients.models import Payer
+
+        return [
+            (str(pid), name)
+            for pid, name in Payer.objects.filter(organization_id=self.organization_id)
+            .order_by("name")
+            .values_list("public_id", "name")
+        ]
 
     @property
     def payer_ids(self) -> set[str]:
@@ -116,16 +130,8 @@ def _fixed_context(session_public_id: str) -> tuple[Form, tuple[dict[str, Any], 
 
 
 def context_for(session: GuidedSession) -> Context:
-    from patients.models import Payer
-
     form, consents = _fixed_context(str(session.public_id))
-    payers = [
-        (str(pid), name)
-        for pid, name in Payer.objects.filter(organization_id=session.organization_id)
-        .order_by("name")
-        .values_list("public_id", "name")
-    ]
-    return Context(form=form, consents=list(consents), payers=payers)
+    return Context(form, list(consents), organization_id=session.organization_id)
 
 
 # ---------------------------------------------------------------- state
@@ -302,8 +308,29 @@ def session_snapshot(*, session_id: int, role: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- sending
 
+Outgoing = list[tuple[str, dict[str, Any]]]  # (group, message) pairs
+_collected: ContextVar[Outgoing | None] = ContextVar("guided_collected", default=None)
 
-def _send_after_commit(messages: list[tuple[str, dict[str, Any]]]) -> None:
+
+def collecting(fn: Callable[..., Any], /, **kwargs: Any) -> tuple[Any, Outgoing]:
+    """Call ``fn`` and return its result with the messages it published (once committed)
+    instead of sending them: the sockets call the protocol from a worker thread and send what
+    it returns from their own event loop, so no thread blocks on the channel layer."""
+    box: Outgoing = []
+    token = _collected.set(box)
+    try:
+        result = fn(**kwargs)
+    finally:
+        _collected.reset(token)
+    return result, box
+
+
+def _send_after_commit(messages: Outgoing) -> None:
+    box = _collected.get()
+    if box is not None:
+        transaction.on_commit(lambda: box.extend(messages))
+        return
+
     def send() -> None:
         layer = get_channel_layer()
         if layer is None:
@@ -680,9 +707,17 @@ def message_apply(
                 return guided_session_end(actor=actor, session_id=session_id, client_id=client_id)
             return guided_session_complete(actor=actor, session_id=session_id, client_id=client_id)
         with transaction.atomic():
-            session = GuidedSession.objects.select_for_update().get(pk=session_id)
-            done = SessionMessage.objects.filter(session=session, client_id=client_id).first()
-            if done is not None:
+            # One round trip locks the row and tells whether this message was applied before.
+            session = (
+                GuidedSession.objects.select_for_update()
+                .annotate(
+                    done=Exists(
+                        SessionMessage.objects.filter(session=OuterRef("pk"), client_id=client_id)
+                    )
+                )
+                .get(pk=session_id)
+            )
+            if session.done:
                 return {
                     "type": "ACK",
                     "id": client_id,
@@ -718,17 +753,10 @@ def applied_ack(
     publish(session, ctx, type=kind, by=by, client_id=client_id, echo=echo, changed=changed)
     session.save()
     if client_id is not None:
-        try:
-            with transaction.atomic():
-                SessionMessage.objects.create(
-                    session=session,
-                    client_id=client_id,
-                    type=kind,
-                    role=by,
-                    version=session.version,
-                )
-        except IntegrityError as exc:  # pragma: no cover - the row lock makes this unreachable
-            raise Refused("That message was already applied.", code="bad_message") from exc
+        # The caller holds the row lock and checked the id: the unique key cannot clash here.
+        SessionMessage.objects.create(
+            session=session, client_id=client_id, type=kind, role=by, version=session.version
+        )
 
 
 def _device_live(session: GuidedSession, device_id: int | None) -> bool:
