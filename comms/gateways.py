@@ -51,6 +51,12 @@ class SendResult:
 
 class MessageGateway(Protocol):
     name: str
+    # Whether ``send`` may run in several threads at once: only gateways whose ``send`` does
+    # network I/O and nothing with the database (each thread would open its own connection,
+    # outside the delivery transaction). ``prepare`` then loads what ``send`` reads, beforehand.
+    concurrent: bool
+
+    def prepare(self, messages: list[Message]) -> None: ...
 
     def send(self, message: Message) -> SendResult: ...
 
@@ -59,6 +65,10 @@ class DevelopmentGateway:
     """Records only. Nothing leaves the machine."""
 
     name: str = Gateway.DEVELOPMENT.value
+    concurrent: bool = True  # send() touches nothing
+
+    def prepare(self, messages: list[Message]) -> None:
+        return
 
     def send(self, message: Message) -> SendResult:
         return SendResult(sid=f"DEV{uuid.uuid4().hex}", status="sent")
@@ -107,17 +117,27 @@ def public_url(path: str) -> str:
 
 class TwilioGateway:
     name: str = Gateway.TWILIO.value
+    concurrent: bool = True  # send() is one HTTPS call once prepare() has read the senders
 
     def __init__(self, row: CommsSettings) -> None:
         self.row = row
+        self._senders: dict[int, str] = {}
+
+    def prepare(self, messages: list[Message]) -> None:
+        """Read the per-location senders of ``messages`` in one query."""
+        wanted = {m.location_id for m in messages if m.location_id} - set(self._senders)
+        if wanted:
+            self._senders.update(dict.fromkeys(wanted, ""))
+            self._senders.update(
+                LocationSender.objects.filter(location_id__in=wanted).values_list(
+                    "location_id", "from_number"
+                )
+            )
 
     def sender_for(self, message: Message) -> dict[str, str]:
         if message.location_id:
-            number = (
-                LocationSender.objects.filter(location_id=message.location_id)
-                .values_list("from_number", flat=True)
-                .first()
-            )
+            self.prepare([message])
+            number = self._senders.get(message.location_id, "")
             if number:
                 return {"from_": number}
         if self.row.twilio_messaging_service_sid:

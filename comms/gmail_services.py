@@ -339,9 +339,13 @@ class GmailGateway:
     from the organization's shared mailbox."""
 
     name = "gmail"
+    concurrent = False  # send() writes the Gmail rows in the delivery transaction
 
     def __init__(self, organization_id: int) -> None:
         self.organization_id = organization_id
+
+    def prepare(self, messages: list[Message]) -> None:
+        return
 
     def _row_for(self, message: Message) -> GmailMessage:
         row = (

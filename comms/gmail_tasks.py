@@ -67,8 +67,8 @@ def gmail_sync_all() -> int:
 def _requeue_lost_email() -> None:
     """Outgoing email still queued a minute after it was written lost its task (broker down at
     commit time): queue it again. Delivery is safe to run twice."""
+    from .delivery import message_enqueue
     from .models import Channel, Direction, Message, MessageStatus
-    from .services import message_enqueue
 
     stale = timezone.now() - timedelta(minutes=1)
     for message_id in Message.objects.filter(

@@ -1,19 +1,18 @@
-"""Sending: the one interface every app uses (``message_send``), and delivery.
+"""Sending: the one interface every app uses (``message_send``), the realtime stream and the
+gateway settings.
 
 ``message_send`` renders, checks consent and opt-out, and writes the outbound row with its unique
-``dedupe_key`` in the caller's transaction; after commit ``comms.tasks.message_deliver`` hands it to
-the organization's gateway. A second call with the same key returns the first message and sends
-nothing. Delivery retries only transient gateway failures (the task's backoff has jitter).
+``dedupe_key`` in the caller's transaction; after commit ``comms.delivery`` hands it, batched with
+the transaction's other messages, to the organization's gateway. A second call with the same key
+returns the first message and sends nothing. Delivery retries only transient gateway failures.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from clinic.errors import NotFound
@@ -21,9 +20,7 @@ from clinic.realtime import group_name, stream_bump, stream_version
 from clinic.services.audit import audit_record
 from clinic.services.events import event_record
 from comms.errors import MessageRefused, TemplateInvalid
-from comms.gateways import TWILIO_UNSUBSCRIBED, GatewayError, gateway_for
 from comms.models import (
-    STATUS_RANK,
     Channel,
     ContactPreference,
     Conversation,
@@ -244,145 +241,10 @@ def message_send(
         organization=patient.organization,
         details={"channel": channel, "purpose": purpose},
     )
-    message_id = message.pk
-    transaction.on_commit(lambda: message_enqueue(message_id=message_id))
+    from comms.delivery import deliver_after_commit
+
+    deliver_after_commit(message.pk)
     return message
-
-
-def message_enqueue(*, message_id: int) -> bool:
-    """Hand one message to Celery; a broker outage is logged and ``messages_sweep`` re-sends."""
-    from comms.tasks import message_deliver as deliver_task
-
-    try:
-        deliver_task.apply_async((message_id,), retry=False)
-    except Exception as exc:
-        logger.warning("comms: could not enqueue message %s (%s)", message_id, type(exc).__name__)
-        return False
-    return True
-
-
-# ---------------------------------------------------------------- delivery
-
-DELIVERED = "sent"
-FAILED = "failed"
-RETRY = "retry"
-SKIPPED = "skipped"
-
-
-def _fail(message: Message, *, code: str, text: str) -> None:
-    message.status = MessageStatus.FAILED
-    message.error_code = code[:20]
-    message.error_message = text[:300]
-    message.status_at = timezone.now()
-    message.save(
-        update_fields=[
-            "status",
-            "error_code",
-            "error_message",
-            "status_at",
-            "attempts",
-            "updated_at",
-        ]
-    )
-    comms_publish(message=message, change="status")
-
-
-def message_deliver(*, message_id: int, final_attempt: bool = False) -> str:
-    """Give one queued message to its gateway. Safe to run twice: a message that already has a
-    provider id, is no longer queued, or is being delivered by another worker is skipped.
-
-    Returns "sent", "failed", "retry" (a transient failure; the caller retries later) or
-    "skipped". The row stays locked while the gateway is called, so two workers never send it
-    twice.
-    """
-    with transaction.atomic():
-        message = (
-            Message.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("organization", "patient", "conversation")
-            .filter(
-                pk=message_id,
-                direction=Direction.OUTBOUND,
-                status=MessageStatus.QUEUED,
-                provider_sid="",
-            )
-            .first()
-        )
-        if message is None:
-            return SKIPPED
-        preference = preference_for(
-            organization=message.organization, channel=message.channel, address=message.to_address
-        )
-        message.attempts = F("attempts") + 1
-        if preference is not None and preference.opted_out:
-            _fail(message, code="opted_out", text="The recipient opted out before delivery.")
-            message.refresh_from_db(fields=["attempts"])
-            return FAILED
-        gateway = gateway_for(message.organization, message.channel)
-        try:
-            result = gateway.send(message)
-        except GatewayError as exc:
-            if exc.code in TWILIO_UNSUBSCRIBED:
-                _opt_out(
-                    organization=message.organization,
-                    channel=message.channel,
-                    address=message.to_address,
-                    keyword="CARRIER",
-                )
-            if exc.transient and not final_attempt:
-                message.error_code = exc.code[:20]
-                message.error_message = exc.message[:300]
-                message.save(
-                    update_fields=["attempts", "error_code", "error_message", "updated_at"]
-                )
-                return RETRY
-            _fail(message, code=exc.code, text=exc.message)
-            return FAILED
-        now = timezone.now()
-        message.provider_sid = result.sid
-        message.gateway = gateway.name
-        if result.from_address:
-            message.from_address = result.from_address
-        # The provider's first status (queued, or accepted for a messaging service) replaces
-        # ours; no callback ever reports it.
-        if result.status in STATUS_RANK:
-            message.status = result.status
-        message.sent_at = now
-        message.status_at = now
-        message.error_code = ""
-        message.error_message = ""
-        message.save(
-            update_fields=[
-                "provider_sid",
-                "gateway",
-                "from_address",
-                "status",
-                "sent_at",
-                "status_at",
-                "error_code",
-                "error_message",
-                "attempts",
-                "updated_at",
-            ]
-        )
-        comms_publish(message=message, change="status")
-        return DELIVERED
-
-
-@transaction.atomic
-def message_give_up(*, message_id: int) -> None:
-    """After the last retry of a transient failure: mark the message failed (kept code)."""
-    message = (
-        Message.objects.select_for_update(of=("self",))
-        .select_related("organization", "patient", "conversation")
-        .filter(pk=message_id, status=MessageStatus.QUEUED, provider_sid="")
-        .first()
-    )
-    if message is not None:
-        _fail(
-            message,
-            code=message.error_code or "gave_up",
-            text=message.error_message or "The gateway kept failing; gave up.",
-        )
 
 
 def _opt_out(
@@ -451,29 +313,3 @@ def comms_settings_save(*, actor: User, values: dict[str, Any]) -> Any:
         actor=actor, action="comms.settings_changed", obj=row, details={"gateway": row.sms_gateway}
     )
     return row
-
-
-SWEEP_AFTER = timedelta(minutes=10)  # longer than the longest retry backoff (5 minutes)
-
-
-def messages_sweep(*, after: timedelta = SWEEP_AFTER, limit: int = 500) -> int:
-    """Re-enqueue outbound messages still queued ``after`` their last change (the broker was
-    down at commit, or a worker was lost). A second task for a message is harmless: delivery
-    locks the row and skips a message that already has a provider id."""
-    cutoff = timezone.now() - after
-    ids = list(
-        Message.objects.filter(
-            direction=Direction.OUTBOUND,
-            status=MessageStatus.QUEUED,
-            provider_sid="",
-            updated_at__lt=cutoff,
-        )
-        .order_by("id")
-        .values_list("id", flat=True)[:limit]
-    )
-    sent = 0
-    for message_id in ids:
-        if not message_enqueue(message_id=message_id):
-            break
-        sent += 1
-    return sent

@@ -9,6 +9,7 @@ import pytest
 from clinic.errors import ApplicationError, NotFound
 from clinic.models import AuditEvent, Role
 from clinic.tests.factories import LocationFactory, staff_user
+from comms.delivery import message_deliver
 from comms.errors import MessageRefused
 from comms.gmail_models import GmailAttachment, GmailMessage
 from comms.gmail_services import (
@@ -20,7 +21,6 @@ from comms.gmail_services import (
 )
 from comms.gmail_sync import mailbox_sync
 from comms.models import Channel, ContactPreference, Message, MessageStatus
-from comms.services import message_deliver
 from comms.tests import gmail_support
 from comms.tests.gmail_support import connected_mailbox, incoming
 from patients.documents_services import document_upload

@@ -64,7 +64,7 @@ def test_tab_shows_thread_dev_label_timeline_and_is_audited(signed_in, staff, pa
         dedupe_key="a",
         body="Your mask is ready.",
     )
-    from comms.services import message_deliver
+    from comms.delivery import message_deliver
 
     message_deliver(message_id=Message.objects.get().pk)
     patient_note_add(actor=staff, patient=patient, text="Called about the mask")

@@ -6,9 +6,10 @@ import pytest
 
 from clinic.models import AuditEvent, Role
 from clinic.tests.factories import LocationFactory, staff_user
+from comms.delivery import message_deliver
 from comms.errors import MessageRefused
 from comms.models import Channel, ContactPreference, Message, MessageStatus
-from comms.services import message_deliver, message_send
+from comms.services import message_send
 from comms.tests.factories import MessageTemplateFactory, SmsPatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -221,12 +222,27 @@ def test_the_celery_worker_delivers_after_commit(staff, patient, celery_worker):
     wait_until(lambda: Message.objects.filter(pk=message.pk, status="sent").exists())
 
 
-def test_sweep_re_enqueues_only_messages_stuck_in_the_queue(staff, patient, monkeypatch):
+@pytest.fixture
+def enqueued(monkeypatch) -> list[int]:
+    """The ids handed to the broker. Only the hand-off is replaced: what is chosen is tested."""
+    from comms import delivery
+
+    handed: list[int] = []
+
+    def record(*, message_ids: list[int]) -> int:
+        handed.extend(message_ids)
+        return len(message_ids)
+
+    monkeypatch.setattr(delivery, "messages_enqueue", record)
+    return handed
+
+
+def test_sweep_re_enqueues_only_messages_stuck_in_the_queue(staff, patient, enqueued):
     from datetime import timedelta
 
     from django.utils import timezone
 
-    from comms import services
+    from comms import delivery
 
     stuck = message_send(
         actor=staff, patient=patient, channel="sms", purpose="manual", dedupe_key="s1", body="hello"
@@ -235,13 +251,78 @@ def test_sweep_re_enqueues_only_messages_stuck_in_the_queue(staff, patient, monk
         actor=staff, patient=patient, channel="sms", purpose="manual", dedupe_key="s2", body="hello"
     )
     Message.objects.filter(pk=stuck.pk).update(updated_at=timezone.now() - timedelta(hours=1))
-    enqueued: list[int] = []
-
-    def record(*, message_id: int) -> bool:
-        enqueued.append(message_id)
-        return True
-
-    # Only the hand-off to the broker is replaced: the sweep's choice is what is tested.
-    monkeypatch.setattr(services, "message_enqueue", record)
-    assert services.messages_sweep() == 1
+    assert delivery.messages_sweep() == 1
     assert enqueued == [stuck.pk] and fresh.pk not in enqueued
+
+
+def test_sweep_fails_an_interrupted_text_instead_of_sending_it_again(staff, patient, enqueued):
+    """A worker lost between claiming a message and recording the gateway's answer leaves it
+    "sending": the text may have gone out, so the sweep fails it and never sends it again."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from comms import delivery
+
+    message = message_send(
+        actor=staff, patient=patient, channel="sms", purpose="manual", dedupe_key="s3", body="hi"
+    )
+    claimed = delivery._claim([message.pk])  # the lost worker's first step
+    assert [m.pk for m in claimed] == [message.pk]
+    assert message_deliver(message_id=message.pk) == "skipped"  # a redelivered task
+    Message.objects.filter(pk=message.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+    delivery.messages_sweep()
+    message.refresh_from_db()
+    assert (message.status, message.error_code, message.provider_sid) == (
+        "failed",
+        "interrupted",
+        "",
+    )
+    assert enqueued == []
+
+
+def test_one_transaction_of_messages_goes_to_the_broker_in_batches(
+    staff, patient, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Every message a transaction writes is handed over after commit, DELIVERY_BATCH per task;
+    one rolled back inside it is not delivered."""
+    from django.db import transaction
+
+    from comms import delivery
+
+    batches: list[list[int]] = []
+    monkeypatch.setattr(
+        delivery, "messages_enqueue", lambda *, message_ids: batches.append(list(message_ids))
+    )
+    patients = SmsPatientFactory.create_batch(
+        3, organization=patient.organization, home_location=patient.home_location
+    )
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        kept = [
+            message_send(
+                actor=staff,
+                patient=p,
+                channel="sms",
+                purpose="manual",
+                dedupe_key=f"b{i}",
+                body="hello",
+            )
+            for i, p in enumerate(patients[:2])
+        ]
+        try:
+            with transaction.atomic():
+                message_send(
+                    actor=staff,
+                    patient=patients[2],
+                    channel="sms",
+                    purpose="manual",
+                    dedupe_key="b-gone",
+                    body="hello",
+                )
+                raise RuntimeError("roll this one back")
+        except RuntimeError:
+            pass
+        assert batches == []  # nothing before commit
+    assert len(batches) == 1  # one hand-over for the transaction
+    assert {m.pk for m in kept} <= set(batches[0])
+    assert Message.objects.filter(dedupe_key="b-gone").count() == 0

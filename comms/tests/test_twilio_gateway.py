@@ -7,8 +7,9 @@ import pytest
 from clinic.models import Role
 from clinic.tests.conftest import wait_until
 from clinic.tests.factories import staff_user
+from comms.delivery import message_deliver
 from comms.models import Channel, ContactPreference, LocationSender, Message
-from comms.services import message_deliver, message_send
+from comms.services import message_send
 from comms.tasks import backoff
 from comms.tests.conftest import SENDER, twilio_settings_for
 from comms.tests.factories import SmsPatientFactory
@@ -138,3 +139,36 @@ def test_worker_retries_a_503_then_delivers_exactly_once(
     message.refresh_from_db()
     assert message.attempts == 2
     assert len(fake_twilio.sent_to("+12015550142")) == 1
+
+
+def test_a_batch_is_sent_concurrently_once_each_with_one_event_for_open_pages(
+    staff, patient, fake_twilio
+):
+    from clinic.models import OutboxEvent
+    from comms.delivery import messages_deliver
+
+    twilio_settings_for(patient.organization)
+    others = SmsPatientFactory.create_batch(
+        5, organization=patient.organization, home_location=patient.home_location
+    )
+    fake_twilio.invalid.add(others[0].phone_mobile)
+    queued = [_queue(staff, p, key=f"batch-{i}") for i, p in enumerate([patient, *others])]
+    ids = [m.pk for m in queued]
+
+    outcomes = messages_deliver(message_ids=ids)
+
+    assert outcomes[queued[1].pk] == "failed"  # the invalid number: permanent, not retried
+    assert [outcomes[i] for i in ids if i != queued[1].pk] == ["sent"] * 5
+    rows = {m.pk: m for m in Message.objects.filter(pk__in=ids)}
+    assert rows[queued[1].pk].error_code == "21211" and rows[queued[1].pk].provider_sid == ""
+    sent_to = sorted(m.to for m in fake_twilio.messages.values())
+    assert sent_to == sorted(p.phone_mobile for p in [patient, *others[1:]])
+    assert {rows[i].provider_sid for i in ids if i != queued[1].pk} == set(fake_twilio.messages)
+    assert all(rows[i].attempts == 1 for i in ids)
+    event = OutboxEvent.objects.get(name="comms.messages_changed")
+    assert sorted(event.payload["messages"]) == sorted(str(m.public_id) for m in queued)
+    [(_, realtime)] = event.realtime
+    assert str(patient.public_id) in realtime["patients"]
+    # The same batch again (a redelivered task) sends nothing.
+    assert set(messages_deliver(message_ids=ids).values()) == {"skipped"}
+    assert len(fake_twilio.messages) == 5

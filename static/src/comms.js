@@ -68,20 +68,26 @@ function setupLive() {
     clearTimeout(pending);
     pending = setTimeout(fn, 150);
   };
+  // A change names its patient, or (a batch of deliveries) lists them.
+  const concerns = (message, patient) =>
+    message.patient === patient || (message.patients || []).includes(patient);
   realtime.subscribe("comms", (message) => {
     const snapshot = message.type === "snapshot";
-    if (page && (snapshot || message.patient === page.dataset.patient)) {
+    if (page && (snapshot || concerns(message, page.dataset.patient))) {
       later(() => refresh(page.dataset.panelUrl, "comms-panel"));
     }
-    if (counts) {
+    // A patient's status change shows on their timeline; it changes no inbox counter.
+    if (counts && message.change !== "patient_status") {
       later(async () => {
         const response = await fetch(counts.dataset.countsUrl, { credentials: "same-origin" });
         if (response.ok) {
           const data = await response.json();
           const unread = document.getElementById("inbox-unread-count");
           const unassigned = document.getElementById("inbox-unassigned-count");
+          const email = document.getElementById("inbox-email-count");
           if (unread) unread.textContent = data.patients;
           if (unassigned) unassigned.textContent = data.unassigned;
+          if (email) email.textContent = data.email;
         }
         await refresh(window.location.href, "inbox-list", "#inbox-list");
       });
