@@ -13,7 +13,7 @@ class CommsConfig(AppConfig):
         from clinic.models import Role
         from clinic.realtime import stream_register
         from clinic.views.portal import NavItem, nav_register
-        from comms import timeline  # noqa: F401 - registers comms' own timeline sources
+        from comms import handlers, timeline  # noqa: F401 - register handlers, timeline sources
         from comms.services import STREAM, comms_groups, comms_snapshot
         from patients.tabs import RecordTab, record_tab_register
 

@@ -198,6 +198,12 @@ def email_timeline_source(
 
 
 INBOX_LIMIT = 50
+_UNREAD = Q(direction="inbound", gmail__is_unread=True)
+
+
+def emails_unread_count(user: User) -> int:
+    """Unread email ``user`` may see, as the email list counts it (the inbox page's badge)."""
+    return emails_visible_to(user).filter(_UNREAD, gmail__deleted_at__isnull=True).count()
 
 
 def email_inbox(user: User, show: str = "") -> tuple[list[Message], dict[str, int]]:
@@ -206,7 +212,7 @@ def email_inbox(user: User, show: str = "") -> tuple[list[Message], dict[str, in
     from django.db.models import Count
 
     qs = emails_visible_to(user).filter(gmail__deleted_at__isnull=True)
-    unread = Q(direction="inbound", gmail__is_unread=True)
+    unread = _UNREAD
     counts = qs.aggregate(
         unread=Count("pk", filter=unread), unassigned=Count("pk", filter=Q(patient__isnull=True))
     )

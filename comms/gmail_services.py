@@ -481,7 +481,8 @@ def email_flags_set(
             service.users().messages().modify(userId="me", id=row.gmail_id, body=change)
         )
     with transaction.atomic():
-        changed = _labels_set(row.mailbox, row.gmail_id, list(response.get("labelIds") or []))
+        labels = list(response.get("labelIds") or [])
+        changed = _labels_set(row.mailbox, row.gmail_id, labels, announce=False)  # see below
         if changed:
             audit_record(
                 actor=actor,

@@ -276,7 +276,12 @@ def _labels_change(
 
 @transaction.atomic
 def _labels_set(
-    mailbox: GmailMailbox, gmail_id: str, labels: list[str], *, row: GmailMessage | None = None
+    mailbox: GmailMailbox,
+    gmail_id: str,
+    labels: list[str],
+    *,
+    row: GmailMessage | None = None,
+    announce: bool = True,
 ) -> bool:
     """Make the stored labels of one message ``labels``; keep unread / starred and the
     message's read time in step. False when nothing changed."""
@@ -294,7 +299,7 @@ def _labels_set(
     if sorted(row.label_ids) == labels:
         return False
     row.label_ids = labels
-    row.is_unread = "UNREAD" in labels
+    was_unread, row.is_unread = row.is_unread, "UNREAD" in labels
     row.is_starred = "STARRED" in labels
     row.save(update_fields=["label_ids", "is_unread", "is_starred", "updated_at"])
     message = row.message
@@ -303,6 +308,11 @@ def _labels_set(
             Message.objects.filter(pk=message.pk).update(read_at=None)
         elif not row.is_unread and message.read_at is None:
             Message.objects.filter(pk=message.pk).update(read_at=timezone.now())
+        if announce and row.is_unread != was_unread:
+            # Read or unread in Gmail: open inboxes' unread counters follow.
+            from .services import comms_publish
+
+            comms_publish(message=message, change="read")
     return True
 
 
@@ -459,7 +469,25 @@ def _message_create(
         from .services import comms_publish
 
         comms_publish(message=message, change="received")
+        if patient is not None:
+            _email_notify(mailbox, patient)
     return row
+
+
+def _email_notify(mailbox: GmailMailbox, patient: Any) -> None:
+    """New email from a patient: tell their location's staff, as a new text message does (the
+    title names no one; the link opens the patient's communications, which checks access)."""
+    from django.urls import reverse
+
+    from clinic.services.notifications import notification_send
+
+    from .inbound import message_recipients
+
+    url = reverse("comms:patient", kwargs={"public_id": patient.public_id})
+    for recipient in message_recipients(mailbox.organization, patient.home_location_id):
+        notification_send(
+            actor=None, recipient=recipient, kind="comms.email", title="New email", url=url
+        )
 
 
 def sent_message_complete(row: GmailMessage, gmail_id: str, thread_id: str) -> GmailMessage:

@@ -127,7 +127,7 @@ def _location_for_number(organization: Organization, to: str) -> int | None:
     )
 
 
-def _recipients(organization: Organization, location_id: int | None) -> list[User]:
+def message_recipients(organization: Organization, location_id: int | None) -> list[User]:
     """The staff to tell about a new message: the location's office staff and clinicians,
     or the organization's ADMINs when no location is known."""
     if location_id is not None:
@@ -275,7 +275,7 @@ def sms_receive(
         if patient is not None
         else reverse("comms:inbox") + "?box=unassigned"
     )
-    for recipient in _recipients(organization, location_id):
+    for recipient in message_recipients(organization, location_id):
         notification_send(
             actor=None, recipient=recipient, kind="comms.sms", title="New text message", url=url
         )

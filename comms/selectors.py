@@ -53,7 +53,10 @@ def message_get_visible(user: User, public_id: Any) -> Message:
 
 
 def inbox_counts(user: User) -> dict[str, int]:
-    """Unread messages in the user's patients' conversations and in the unassigned inbox."""
+    """Unread text messages in the user's patients' conversations and in the unassigned inbox,
+    and unread email the user may see (the email list's own unread count). Two queries."""
+    from comms.gmail_selectors import emails_unread_count
+
     qs = conversations_visible_to(user).filter(unread_count__gt=0, archived_at__isnull=True)
     totals = qs.aggregate(
         patients=Sum("unread_count", filter=Q(patient__isnull=False)),
@@ -61,7 +64,13 @@ def inbox_counts(user: User) -> dict[str, int]:
     )
     patients = int(totals["patients"] or 0)
     unassigned = int(totals["unassigned"] or 0)
-    return {"patients": patients, "unassigned": unassigned, "total": patients + unassigned}
+    email = emails_unread_count(user)
+    return {
+        "patients": patients,
+        "unassigned": unassigned,
+        "email": email,
+        "total": patients + unassigned + email,
+    }
 
 
 def thread_messages(conversation: Conversation, *, limit: int = 50) -> list[Message]:

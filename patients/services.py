@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 
 from clinic.errors import ApplicationError, Conflict
 from clinic.services.audit import audit_record
+from clinic.services.events import event_record
 
 from .models import (
     Patient,
@@ -246,6 +247,13 @@ def _move(*, actor: User | None, patient: Patient, to: str, reason: str, event: 
     if event:
         details["event"] = event
     audit_record(actor=actor, action="patient.status_changed", obj=patient, details=details)
+    # For other apps (the communications timeline follows it live); ids and codes only.
+    event_record(
+        name="patient.status_changed",
+        organization=patient.organization,
+        aggregate=patient,
+        payload={"patient": str(patient.public_id), "from": from_status, "to": to},
+    )
 
 
 @transaction.atomic

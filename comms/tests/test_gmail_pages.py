@@ -306,3 +306,33 @@ def test_the_email_list_shows_unread_and_unassigned_in_constant_queries(
         page = client.get(url).content.decode()
     assert "More 4" in page
     assert client.get(url + "?show=bogus").status_code == 400
+
+
+def test_inbox_counters_count_unread_email_the_user_may_see(
+    fake_google, mailbox, patient, staff, signed_in
+):
+    """The inbox's counters cover email as well as text messages: the unread email of the
+    user's patients (the email list's own count); another location's patient is not counted;
+    mail read in Gmail stops counting, and that change is announced to open pages."""
+    from clinic.models import OutboxEvent
+
+    other = PatientFactory(
+        organization=patient.organization,
+        home_location=LocationFactory(organization=patient.organization),
+        email="someone.else@example.org",
+    )
+    mine = incoming(fake_google, mailbox, sender=patient.email, subject="Mask")
+    incoming(fake_google, mailbox, sender=other.email, subject="Not yours")
+    client = signed_in(staff)
+
+    counts = client.get(reverse("comms:inbox_counts")).json()
+    assert (counts["email"], counts["patients"], counts["total"]) == (1, 0, 1)
+    page = client.get(reverse("comms:inbox")).content.decode()
+    assert '<span id="inbox-email-count">1</span>' in page
+
+    fake_google.change_labels(mine.gmail.gmail_id, remove=("UNREAD",))
+    mailbox_sync(mailbox_id=mailbox.pk)
+    assert client.get(reverse("comms:inbox_counts")).json()["email"] == 0
+    announced = OutboxEvent.objects.filter(name="comms.message_changed").last()
+    assert announced is not None and announced.realtime[0][1]["change"] == "read"
+    assert announced.realtime[0][1]["patient"] == str(patient.public_id)

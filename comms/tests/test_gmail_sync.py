@@ -232,3 +232,28 @@ def test_beat_runs_the_gmail_sync_and_the_worker_knows_the_tasks():
     assert base.CELERY_BEAT_SCHEDULE["comms-gmail-sync"]["task"] == "comms.gmail_sync_all"
     app.loader.import_default_modules()
     assert {"comms.gmail_sync_all", "comms.gmail_mailbox_sync"} <= set(app.tasks)
+
+
+def test_new_email_from_a_patient_notifies_their_location_staff_only(fake_google, mailbox, patient):
+    from clinic.models import Notification, Role
+    from clinic.tests.factories import LocationFactory, staff_user
+
+    staff = staff_user(role=Role.EMPLOYEE, location=patient.home_location)
+    elsewhere = staff_user(
+        role=Role.EMPLOYEE,
+        location=LocationFactory(organization=patient.organization),
+    )
+    fake_google.add_message(sender=patient.email, subject="Old mail")
+    _sync(mailbox)  # the first full sync stores old mail without announcing it
+    assert not Notification.objects.exists()
+
+    fake_google.add_message(sender=patient.email, subject="Mask is leaking")
+    fake_google.add_message(sender="vendor@supplies.example", subject="Invoice")
+    _sync(mailbox)
+
+    note = Notification.objects.get()
+    assert note.recipient == staff and note.kind == "comms.email"
+    assert note.title == "New email"
+    assert str(patient.public_id) in note.url
+    assert "leak" not in (note.title + note.body).lower()
+    assert not Notification.objects.filter(recipient=elsewhere).exists()

@@ -79,3 +79,39 @@ def test_an_assigned_technician_sees_texts_but_not_notes(patient, staff):
     assert kinds == {"sms"}
     stranger = staff_user(role=Role.FIELD_TECHNICIAN, location=patient.home_location)
     assert timeline_for(user=stranger, patient=patient) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_status_change_reaches_open_timelines_live(staff, patient, celery_worker):
+    """patient_status_change -> the outbox event -> the real worker's comms handler -> the
+    organization's comms group on the real channel layer: one message naming the patient (ids
+    only), and the change is on the patient's timeline."""
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from clinic.models import RealtimeStream
+    from comms.services import comms_group, comms_stream_key
+    from patients.services import allowed_transitions, patient_status_change
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(comms_group(patient.organization_id), channel)
+    to = allowed_transitions(patient.status)[0]
+
+    patient_status_change(actor=staff, patient=patient, to=to, reason="Called the patient")
+
+    async def receive() -> dict:
+        return await asyncio.wait_for(layer.receive(channel), 30)  # only against a hang
+
+    received = async_to_sync(receive)()
+    message = received["message"]
+    assert message["type"] == "comms.changed" and message["change"] == "patient_status"
+    assert message["patient"] == str(patient.public_id)
+    assert (
+        message["version"]
+        == RealtimeStream.objects.get(key=comms_stream_key(patient.organization_id)).version
+    )
+    assert set(message) == {"type", "stream", "version", "change", "patient"}  # ids only
+    assert [e.kind for e in timeline_for(user=staff, patient=patient)].count("status") == 1
