@@ -5,21 +5,101 @@ locations and physicians; the rules (phones, MRN uniqueness, lifecycle) live in
 from __future__ import annotations
 
 import datetime
+import re
+import uuid
 from typing import Any
 
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet, Value
+from django.db.models.functions import Concat
+from django.urls import reverse
 
 from clinic.forms.organization import LocationChoiceField
 from clinic.models import Location, User
 
 from .models import ContactChannel, PatientFlag, PatientStatus, Payer, Physician, Sex
 
+# Ten digits standing alone: an NPI inside whatever is in the picker's box.
+_NPI_IN_TEXT = re.compile(r"(?<!\d)(\d{10})(?!\d)")
+_DOCTOR = re.compile(r"^dr\.?\s+", re.IGNORECASE)
+PICKER_TEXT_MAX = 200
 
-class PhysicianChoiceField(forms.ModelChoiceField):
+
+def physician_label(physician: Physician) -> str:
+    """What the physician picker shows for a physician and puts in its box once chosen. The
+    NPI in it is what the server goes by when the form comes back."""
+    return f"{physician} · NPI {physician.npi}"
+
+
+class PhysicianPickerInput(forms.TextInput):
+    """A text box that a script turns into search-as-you-type suggestions from
+    ``patients:physician_lookup``. Without the script it is still a box where a name or an
+    NPI can be typed; the server resolves either (``PhysicianPickerField``). Rendering it
+    reads no physicians, however many the organization has."""
+
+    template_name = "patients/widgets/physician_picker.html"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        defaults = {"autocomplete": "off", "spellcheck": "false", "placeholder": "Name or NPI"}
+        super().__init__({**defaults, **(attrs or {})})
+
+    def format_value(self, value: Any) -> str | None:
+        if isinstance(value, Physician):
+            return physician_label(value)
+        return super().format_value(value)
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        context["widget"]["lookup_url"] = reverse("patients:physician_lookup")
+        return context
+
+
+class PhysicianPickerField(forms.Field):
+    """One referring physician of ``queryset``, given as what the picker put in the box (its
+    label, with the NPI), an NPI, a public id (links, older pages) or a name typed by hand
+    ("Dr Ana Ruiz", "Ruiz"), which must then match exactly one physician."""
+
+    widget = PhysicianPickerInput
+    default_error_messages = {
+        "too_long": "That is too long for a physician's name or NPI.",
+        "none": "No referring physician matches “%(text)s”. Type part of the name or the NPI "
+        "and choose from the suggestions.",
+        "several": "Several referring physicians match “%(text)s”. Choose one from the "
+        "suggestions or type their NPI.",
+    }
+
     def __init__(self, queryset: QuerySet[Physician], **kwargs: Any) -> None:
-        kwargs.setdefault("to_field_name", "public_id")
-        super().__init__(queryset=queryset, **kwargs)
+        kwargs.setdefault("help_text", "Start typing a name or an NPI, then choose.")
+        super().__init__(**kwargs)
+        self.queryset = queryset
+
+    def clean(self, value: Any) -> Physician | None:
+        text = " ".join(str(value or "").split())
+        if not text:
+            super().clean("")  # "This field is required." when it is
+            return None
+        if len(text) > PICKER_TEXT_MAX:
+            raise forms.ValidationError(self.error_messages["too_long"], code="too_long")
+        found = list(self._matching(text)[:2])
+        if len(found) == 1:
+            return found[0]
+        shown = text if len(text) <= 60 else text[:59] + "…"
+        code = "several" if found else "none"
+        raise forms.ValidationError(self.error_messages[code], code=code, params={"text": shown})
+
+    def _matching(self, text: str) -> QuerySet[Physician]:
+        try:
+            return self.queryset.filter(public_id=uuid.UUID(text))
+        except ValueError:
+            pass
+        npi = _NPI_IN_TEXT.search(text)
+        if npi:
+            return self.queryset.filter(npi=npi.group(1))
+        name = _DOCTOR.sub("", text.split(" (")[0]).strip()
+        full_name = Concat("first_name", Value(" "), "last_name")
+        return self.queryset.alias(full_name=full_name).filter(
+            Q(full_name__iexact=name) | Q(last_name__iexact=name)
+        )
 
 
 class PayerChoiceField(forms.ModelChoiceField):
@@ -59,11 +139,8 @@ class PatientFilterForm(forms.Form):
     flag = forms.ChoiceField(
         label="Flag", required=False, choices=[("", "Any flag"), *PatientFlag.choices]
     )
-    physician = PhysicianChoiceField(
-        Physician.objects.none(),
-        label="Referred by",
-        required=False,
-        empty_label="Any physician",
+    physician = PhysicianPickerField(
+        Physician.objects.none(), label="Referred by", required=False, help_text=""
     )
     payer = PayerChoiceField(
         Payer.objects.none(), label="Insurance", required=False, empty_label="Any payer"
@@ -90,6 +167,7 @@ class PatientFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["location"].queryset = locations  # type: ignore[attr-defined]
         self.fields["physician"].queryset = physicians  # type: ignore[attr-defined]
+        self.fields["physician"].widget.attrs["placeholder"] = "Any physician"
         for name, choices in (("payer", payers), ("technician", technicians)):
             if choices is None:
                 del self.fields[name]
@@ -172,11 +250,8 @@ class PatientForm(forms.Form):
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
-    referring_physician = PhysicianChoiceField(
-        Physician.objects.none(),
-        label="Referring physician",
-        required=False,
-        empty_label="None",
+    referring_physician = PhysicianPickerField(
+        Physician.objects.none(), label="Referring physician", required=False
     )
 
     def __init__(
@@ -277,4 +352,10 @@ def patient_filter_form(user: User, data: Any) -> tuple[PatientFilterForm, dict[
     if form.is_bound:
         form.is_valid()  # shows errors; the filters that are valid still apply
         cleaned = form.cleaned_data
+        physician = cleaned.get("physician")
+        if physician is not None:
+            # Show the physician as the picker does, whatever form the link gave.
+            shown = dict(form.data.items())
+            shown["physician"] = physician_label(physician)
+            form.data = shown
     return form, cleaned

@@ -59,6 +59,27 @@ def physicians_for(user: User) -> QuerySet[Physician]:
     return scope_queryset(Physician.objects.all(), user)
 
 
+def physicians_matching(user: User, text: str) -> QuerySet[Physician]:
+    """The user's organization's referring physicians that ``text`` could mean, in name
+    order: digits are the start of an NPI; words each start a first or last name or appear in
+    the practice ("ana ru", "Ruiz ENT"; a leading "Dr" is ignored). Empty text: all of them."""
+    qs = physicians_for(user).order_by("last_name", "first_name", "id")
+    words = text.split()
+    if words and words[0].lower().rstrip(".") == "dr":
+        words = words[1:]
+    if not words:
+        return qs
+    if len(words) == 1 and words[0].isdigit():
+        return qs.filter(npi__startswith=words[0])
+    for word in words:
+        qs = qs.filter(
+            Q(first_name__istartswith=word)
+            | Q(last_name__istartswith=word)
+            | Q(practice__icontains=word)
+        )
+    return qs
+
+
 def payers_for(user: User) -> QuerySet[Payer]:
     return scope_queryset(Payer.objects.all(), user)
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("<uuid:public_id>/status", views.patient_status, name="status"),
     path("<uuid:public_id>/notes", views.patient_note, name="note"),
     path("physicians/", views.physician_list, name="physicians"),
+    path("physicians/lookup", views.physician_lookup, name="physician_lookup"),
     path("physicians/new", views.physician_create, name="physician_create"),
     path("physicians/<uuid:public_id>/", views.physician_edit, name="physician_edit"),
     path("", include("patients.documents_urls")),

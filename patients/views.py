@@ -14,9 +14,9 @@ from typing import Any
 from django.contrib import messages
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
@@ -34,6 +34,7 @@ from .forms import (
     PhysicianForm,
     StatusChangeForm,
     patient_filter_form,
+    physician_label,
 )
 from .models import Patient, PatientNote, PatientStatusChange, Physician
 from .permissions import (
@@ -55,6 +56,7 @@ from .selectors import (
     patients_filtered,
     patients_visible_to,
     physicians_for,
+    physicians_matching,
 )
 
 PAGE_SIZE = 25
@@ -341,6 +343,43 @@ def patient_note(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 
 
 # -- referring physicians --------------------------------------------------------------------
+
+PICKER_RESULTS = 10
+PICKER_QUERY_MAX = 100
+
+
+@patients_page
+@require_GET
+def physician_lookup(request: HttpRequest) -> JsonResponse:
+    """Suggestions for the physician picker (list filter, create and edit): at most
+    ``PICKER_RESULTS`` physicians of the user's organization, and whether there are more."""
+    text = " ".join((request.GET.get("q") or "").split())
+    if len(text) > PICKER_QUERY_MAX:
+        return JsonResponse(
+            {
+                "error": {
+                    "code": "invalid",
+                    "message": f"Type at most {PICKER_QUERY_MAX} characters.",
+                }
+            },
+            status=400,
+        )
+    found = list(physicians_matching(_actor(request), text)[: PICKER_RESULTS + 1])
+    return JsonResponse(
+        {
+            "results": [
+                {
+                    "id": str(p.public_id),
+                    "label": physician_label(p),
+                    "name": str(p),
+                    "npi": p.npi,
+                }
+                for p in found[:PICKER_RESULTS]
+            ],
+            "more": len(found) > PICKER_RESULTS,
+        }
+    )
+
 
 PHYSICIANS_SHOWN = 50
 physicians_page = staff_required(check=can_manage_physicians)

@@ -10,6 +10,7 @@ const entries = {
   "guided-staff": "static/src/guided-staff.js",
   "guided-device": "static/src/guided-device.js",
   comms: "static/src/comms.js",
+  patients: "static/src/patients.js",
 };
 
 mkdirSync("static/dist", { recursive: true });

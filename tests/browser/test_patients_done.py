@@ -35,10 +35,12 @@ def _orm_beside_playwright(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-def _signed_in_page(browser: Any, base: str, user: Any) -> Any:  # noqa: F811
-    """A browser tab whose session signed in with password and TOTP as ``user``."""
+def _signed_in_page(browser: Any, base: str, user: Any, **options: Any) -> Any:  # noqa: F811
+    """A browser tab whose session signed in with password and TOTP as ``user`` (``options``:
+    Playwright's context options, a desktop window by default)."""
     session_key = sign_in(Client(), user).session.session_key
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    options = {"viewport": {"width": 1280, "height": 900}, "accept_downloads": True, **options}
+    context = browser.new_context(**options)
     context.add_cookies(
         [
             {
