@@ -12,7 +12,7 @@ import unicodedata
 import pghistory
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F
@@ -187,6 +187,20 @@ class Patient(PublicIdModel):
                 F("first_name"),
                 F("id"),
                 name="patient_org_surname",
+            ),
+            # The one-location list in page order: one page's read, however many locations.
+            models.Index(
+                fields=["organization", "home_location", "last_name", "first_name", "id"],
+                name="patient_org_loc_name",
+            ),
+            # Surname-prefix search: byte-wise ranges of lower(last_name), whatever the
+            # database's collation, and the surnames themselves read from the index alone
+            # (patients.selectors._surnames_starting_with).
+            models.Index(
+                F("organization"),
+                OpClass(Lower("last_name"), name="text_pattern_ops"),
+                F("last_name"),
+                name="patient_org_surname_prefix",
             ),
             models.Index(
                 fields=["organization", "home_location", "status", "id"],
