@@ -9,12 +9,18 @@ from io import StringIO
 import phonenumbers
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError, connection, transaction
 
 from clinic.crypto import lookup_hash
 from clinic.models import Location, Organization, Role
 from clinic.tests.factories import staff_user
 from patients.documents_selectors import documents_of_patient, documents_search
-from patients.management.commands.seed_scale import DOCUMENT_TEXTS, SEED_STORAGE_PREFIX
+from patients.management.commands.seed_scale import (
+    BULK_MODELS,
+    DOCUMENT_TEXTS,
+    SEED_STORAGE_PREFIX,
+    seed,
+)
 from patients.models import (
     Document,
     DocumentVersion,
@@ -191,3 +197,55 @@ def test_rows_added_after_the_seed_take_fresh_ids(seeded):
     assert patient.pk > seeded_max[Patient]
     assert document.pk > seeded_max[Document]
     assert document.current_version_id > seeded_max[DocumentVersion]
+
+
+def _indexes(tables: list[str]) -> set[tuple[str, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s)", [tables]
+        )
+        return set(cursor.fetchall())
+
+
+def test_deferred_indexes_are_built_again_and_the_data_is_the_same():
+    tables = [m._meta.db_table for m in BULK_MODELS]
+    before = _indexes(tables)
+    assert any(name == "patient_mrn_per_org" for name, _ in before)
+    call_command(
+        "seed_scale",
+        "--locations=2",
+        "--patients-per-location=20",
+        "--org=deferred",
+        "--member-id-pool=5",
+        "--defer-indexes",
+        stdout=StringIO(),
+    )
+    assert _indexes(tables) == before
+    org = Organization.objects.get(slug="deferred")
+    assert Patient.objects.filter(organization=org).count() == 40
+    # The unique constraint is back in force.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        patient = Patient.objects.filter(organization=org).first()
+        Patient.objects.filter(organization=org).exclude(pk=patient.pk).filter(
+            pk=Patient.objects.filter(organization=org).exclude(pk=patient.pk).values("pk")[:1]
+        ).update(mrn=patient.mrn)
+
+
+def test_a_batched_load_stopped_early_keeps_what_it_loaded_with_its_indexes():
+    tables = [m._meta.db_table for m in BULK_MODELS]
+    before = _indexes(tables)
+    asked = iter([False, True])  # asked before each location: stop before the second
+    totals = seed(
+        slug="halted",
+        locations=3,
+        per_location=5,
+        member_id_pool=2,
+        defer_indexes=True,
+        commit_batches=True,
+        stop=lambda: next(asked),
+    )
+    assert totals["loaded locations"] == 1 and totals["patients"] == 5
+    org = Organization.objects.get(slug="halted")
+    assert Location.objects.filter(organization=org).count() == 3
+    assert Patient.objects.filter(organization=org).count() == 5
+    assert _indexes(tables) == before

@@ -16,14 +16,20 @@ Choices made for speed, all visible in the data:
   and its foreign keys are right by construction. The role is restored afterwards.
 - Ids come from the tables' own sequences, reserved in one step per batch, so the rows live
   beside real ones; run it offline (nothing else inserting patients meanwhile).
+- ``--defer-indexes`` (for a database of its own): the secondary indexes and unique
+  constraints of the bulk tables are dropped at the start and built again at the end, in the
+  same transaction, so the load writes only the tables and each index is built once by a
+  sort instead of millions of insertions. The tables stay locked against every other session
+  until the end, which is why it is not the default.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+import signal
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -209,6 +215,18 @@ class Command(BaseCommand):
             "--seed", type=int, default=1, help="random seed (same seed, same data)"
         )
         parser.add_argument("--member-id-pool", type=int, default=5000)
+        parser.add_argument(
+            "--defer-indexes",
+            action="store_true",
+            help="drop the bulk tables' secondary indexes during the load and build them after "
+            "(faster; locks those tables until the end: use a database of its own)",
+        )
+        parser.add_argument(
+            "--commit-batches",
+            action="store_true",
+            help="commit each location's batch; SIGINT/SIGTERM then stops after the current "
+            "batch and keeps what is loaded (indexes built, tables analyzed)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         locations = options["locations"]
@@ -230,7 +248,10 @@ class Command(BaseCommand):
             per_location=per_location,
             seed_value=options["seed"],
             member_id_pool=options["member_id_pool"],
+            defer_indexes=options["defer_indexes"],
             progress=self.stdout.write if options["verbosity"] > 1 else None,
+            commit_batches=options["commit_batches"],
+            stop=_stop_on_signal() if options["commit_batches"] else None,
         )
         took = (timezone.now() - started).total_seconds()
         self.stdout.write(
@@ -240,17 +261,35 @@ class Command(BaseCommand):
         )
 
 
-@transaction.atomic
-def seed(
+def _stop_on_signal() -> Callable[[], bool]:
+    """From now on SIGINT and SIGTERM ask the load to stop after its current batch."""
+    asked: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda number, _frame: asked.append(number))
+    return lambda: bool(asked)
+
+
+def seed(*, commit_batches: bool = False, **kwargs: Any) -> dict[str, int]:
+    """Create organization ``slug`` and its data; returns row counts by kind. One transaction,
+    or with ``commit_batches`` one per location (then ``stop()`` may end the load early)."""
+    if commit_batches:
+        return _seed(**kwargs)
+    kwargs.pop("stop", None)
+    with transaction.atomic():
+        return _seed(**kwargs)
+
+
+def _seed(
     *,
     slug: str,
     locations: int,
     per_location: int,
     seed_value: int = 1,
     member_id_pool: int = 5000,
+    defer_indexes: bool = False,
     progress: Any = None,
+    stop: Callable[[], bool] | None = None,
 ) -> dict[str, int]:
-    """Create organization ``slug`` and its data; returns row counts by kind."""
     rng = random.Random(seed_value)  # noqa: S311 - test data, not secrets
     now = timezone.now()
     org = Organization.objects.create(name=f"Scale {slug}", slug=slug)
@@ -288,24 +327,30 @@ def seed(
         member = f"{rng.choice('ABCDEFGHJKLMNPQRSTUVWXYZ')}{rng.randint(10**8, 10**9 - 1)}"
         pool.append((encrypt_text(member), lookup_hash(member)))
 
-    first_weights = _zipf_weights(len(FIRST_NAMES))
-    last_weights = _zipf_weights(len(LAST_NAMES))
+    # Cumulative weights computed once: rng.choices draws the same values with them, without
+    # summing the weights again for every row.
+    first_weights = list(itertools.accumulate(_zipf_weights(len(FIRST_NAMES))))
+    last_weights = list(itertools.accumulate(_zipf_weights(len(LAST_NAMES))))
     statuses = [s for s, _w in STATUS_WEIGHTS]
-    status_weights = [w for _s, w in STATUS_WEIGHTS]
+    status_weights = list(itertools.accumulate(w for _s, w in STATUS_WEIGHTS))
     flag_values = list(PatientFlag.values)
     dob_start = date(1925, 1, 1).toordinal()
     dob_span = date(2022, 12, 31).toordinal() - dob_start
-    totals = {"locations": locations, "physicians": len(physicians), "patients": 0}
+    totals = {"locations": locations, "loaded locations": 0}
+    totals.update({"physicians": len(physicians), "patients": 0})
     totals.update({"insurance policies": 0, "referrals": 0, "documents": 0, "document versions": 0})
     vectors = _search_vectors(DOCUMENT_TEXTS)
 
     with connection.cursor() as cursor:
         cursor.execute("SHOW session_replication_role")
         previous_role = cursor.fetchone()[0]
-        cursor.execute("SET LOCAL session_replication_role = replica")
-    # SET LOCAL ends with the transaction, so an error needs no clean-up; on success the
-    # role is put back before ANALYZE and whatever the caller does next in the transaction.
+    with transaction.atomic():
+        rebuild = _drop_secondary_indexes(BULK_MODELS) if defer_indexes else []
     for index, loc in enumerate(locs):
+        if stop is not None and stop():
+            if progress:
+                progress(f"  stopped after {index} locations")
+            break
         city, state, area = city_of[index]
         loc_physicians = physicians[
             index * PHYSICIANS_PER_LOCATION : (index + 1) * PHYSICIANS_PER_LOCATION
@@ -313,8 +358,8 @@ def seed(
         first_id = _reserve_ids(Patient._meta.db_table, per_location) if per_location else 0
         patients: list[dict[str, Any]] = []
         for n in range(per_location):
-            first = rng.choices(FIRST_NAMES, first_weights)[0]
-            last = rng.choices(LAST_NAMES, last_weights)[0]
+            first = rng.choices(FIRST_NAMES, cum_weights=first_weights)[0]
+            last = rng.choices(LAST_NAMES, cum_weights=last_weights)[0]
             middle = rng.choice(FIRST_NAMES)[0] if rng.random() < 0.3 else ""
             preferred = first[:3] if rng.random() < 0.05 else ""
             flags = rng.sample(flag_values, rng.choice((1, 1, 2))) if rng.random() < 0.1 else []
@@ -345,26 +390,76 @@ def seed(
                     "state": state,
                     "postal_code": f"{rng.randint(10000, 99999)}",
                     "flags": flags,
-                    "status": rng.choices(statuses, status_weights)[0],
+                    "status": rng.choices(statuses, cum_weights=status_weights)[0],
                     "referring_physician_id": physician.pk if physician else None,
                 }
             )
-        totals["patients"] += copy_rows(Patient, patients)
-        totals["insurance policies"] += copy_rows(
-            InsurancePolicy, _policies(rng, org.pk, patients, payers, pool, now)
-        )
-        totals["referrals"] += copy_rows(Referral, _referrals(rng, org.pk, patients, now))
         documents, versions = _documents(rng, org.pk, patients, vectors, now)
-        totals["documents"] += copy_rows(Document, documents)
-        totals["document versions"] += copy_rows(DocumentVersion, versions)
+        # SET LOCAL lasts until the transaction ends (a savepoint's release does not end it),
+        # so the role is put back explicitly; an error rolls everything back anyway.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL session_replication_role = replica")
+            totals["patients"] += copy_rows(Patient, patients)
+            totals["insurance policies"] += copy_rows(
+                InsurancePolicy, _policies(rng, org.pk, patients, payers, pool, now)
+            )
+            totals["referrals"] += copy_rows(Referral, _referrals(rng, org.pk, patients, now))
+            totals["documents"] += copy_rows(Document, documents)
+            totals["document versions"] += copy_rows(DocumentVersion, versions)
+            cursor.execute(
+                "SELECT set_config('session_replication_role', %s, true)", [previous_role]
+            )
         if progress and (index + 1) % 10 == 0:
             progress(f"  {index + 1}/{locations} locations, {totals['patients']:,} patients")
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('session_replication_role', %s, true)", [previous_role])
+        totals["loaded locations"] = index + 1
+    if rebuild:
+        if progress:
+            progress(f"  building {len(rebuild)} indexes")
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Each index is one sort: give it memory (until this transaction ends).
+            cursor.execute("SET LOCAL maintenance_work_mem = '1GB'")
+            for statement in rebuild:
+                cursor.execute(statement)
     with connection.cursor() as cursor:
         for model in (Patient, InsurancePolicy, Referral, Physician, Document, DocumentVersion):
             cursor.execute(f'ANALYZE "{model._meta.db_table}"')
     return totals
+
+
+BULK_MODELS = (Patient, InsurancePolicy, Referral, Document, DocumentVersion)
+
+
+def _drop_secondary_indexes(bulk_models: Sequence[type[models.Model]]) -> list[str]:
+    """Drop every index of the tables of ``bulk_models`` but their primary keys (a unique or
+    exclusion constraint with its constraint); returns the statements that build them again,
+    read from the catalog so they follow the migrations."""
+    tables = [m._meta.db_table for m in bulk_models]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT i.indrelid::regclass::text, i.indexrelid::regclass::text,
+                   pg_get_indexdef(i.indexrelid), c.conname, pg_get_constraintdef(c.oid)
+              FROM pg_index i
+              LEFT JOIN pg_constraint c
+                ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+               AND c.contype IN ('u', 'x')
+             WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisprimary
+             ORDER BY 1, 2
+            """,
+            [tables],
+        )
+        found = cursor.fetchall()
+        rebuild = []
+        for table, index, index_def, constraint, constraint_def in found:
+            if constraint:
+                cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{constraint}"')
+                rebuild.append(
+                    f'ALTER TABLE {table} ADD CONSTRAINT "{constraint}" {constraint_def}'
+                )
+            else:
+                cursor.execute(f"DROP INDEX {index}")
+                rebuild.append(index_def)
+    return rebuild
 
 
 def _policies(
@@ -455,13 +550,14 @@ def _documents(
     storage names no storage holds: the rows, without the files. Photos of cards and IDs are
     JPEGs with nothing extracted; the rest are PDFs with extracted text and its vector."""
     categories = [c for c, _w in DOCUMENT_CATEGORY_WEIGHTS]
-    category_weights = [w for _c, w in DOCUMENT_CATEGORY_WEIGHTS]
+    category_weights = list(itertools.accumulate(w for _c, w in DOCUMENT_CATEGORY_WEIGHTS))
+    document_weights = list(itertools.accumulate(DOCUMENTS_PER_PATIENT_WEIGHTS))
     counts = range(len(DOCUMENTS_PER_PATIENT_WEIGHTS))
     documents: list[dict[str, Any]] = []
     versions: list[dict[str, Any]] = []
     for patient in patients:
-        for _ in range(rng.choices(counts, DOCUMENTS_PER_PATIENT_WEIGHTS)[0]):
-            category = rng.choices(categories, category_weights)[0]
+        for _ in range(rng.choices(counts, cum_weights=document_weights)[0]):
+            category = rng.choices(categories, cum_weights=category_weights)[0]
             created = now - timedelta(days=rng.randrange(1500), seconds=rng.randrange(86400))
             document = {
                 "public_id": uuid.uuid4(),
