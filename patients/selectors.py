@@ -6,6 +6,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
@@ -117,14 +118,35 @@ def _as_date(text: str) -> date | None:
     return None
 
 
+# A surname prefix is answered from the surnames that start with it when there are at most this
+# many different ones (a longer list means a very short prefix: the broad match answers).
+SURNAME_PREFIX_MAX = 50
+# The broad match (part of a name, a misspelling) gathers at most this many patients and pages
+# through them; a search that matches more should say more.
+BROAD_MATCH_LIMIT = 1000
+
+
 def patient_search(
-    qs: QuerySet[Patient], text: str, *, member_id_patients: QuerySet[Patient] | None = None
+    qs: QuerySet[Patient],
+    text: str,
+    *,
+    member_id_patients: QuerySet[Patient] | None = None,
+    organization_id: int | None = None,
 ) -> QuerySet[Patient]:
     """Narrow ``qs`` by what a person typed: a date of birth, a phone number, an MRN (exact)
-    or a name (any part of it, or misspelt: pg_trgm's word similarity at its default threshold,
-    both served by the trigram index). With ``member_id_patients`` (the patients whose insurance
-    the searcher may see), text with a digit also finds an insurance member id, exactly, by its
-    keyed hash (nothing is decrypted; "ab-123 45" finds "AB12345")."""
+    or a name. With ``member_id_patients`` (the patients whose insurance the searcher may
+    see), text with a digit also finds an insurance member id, exactly, by its keyed hash
+    (nothing is decrypted; "ab-123 45" finds "AB12345").
+
+    A name is answered, in this order, by (see ``_name_paths``):
+    - a whole surname some patient of ``qs`` has (any case): exactly those patients;
+    - the start of surnames that patients of ``qs`` have ("rod": Rodgers, Rodriguez; with
+      ``organization_id``, the organization of ``qs``): exactly those patients;
+    - otherwise the broad match: any part of the name, or misspelt (pg_trgm's word similarity
+      at its default threshold), served by the trigram index, at most ``BROAD_MATCH_LIMIT``
+      patients.
+    The first two are read in page order and stop after a page however many patients match;
+    the broad match's cost is bounded by its limit."""
     text = (text or "").strip()
     if not text:
         return qs
@@ -144,28 +166,91 @@ def patient_search(
         if members is None:
             return qs.filter(match)
         return _ids_matching(qs, qs.filter(match).order_by().values("pk").union(members))
-    surname = _whole_surname(qs, text)
-    if surname is not None:
-        return surname
+    by_surname = _name_paths(qs, text, organization_id)
+    if by_surname is not None:
+        return by_surname
     name = normalize_name(text)
     match = Q(mrn=text) | Q(search_name__contains=name) | Q(search_name__trigram_word_similar=name)
     ids = qs.filter(match).order_by().values("pk")
     members = _member_id_patient_ids(text, member_id_patients)
-    return _ids_matching(qs, ids if members is None else ids.union(members))
+    found = ids if members is None else ids.union(members)
+    return _ids_matching(qs, found[:BROAD_MATCH_LIMIT])
 
 
-def _whole_surname(qs: QuerySet[Patient], text: str) -> QuerySet[Patient] | None:
-    """When ``text`` is a whole surname some patient of ``qs`` has (any case), exactly the
-    patients with that surname; otherwise None (the broad name match applies). The
-    ``patient_org_surname`` index, (organization, lower(last_name), last_name, first_name, id),
-    hands them over in page order, one page at a time however common the name; the broad match
-    would gather every "Smith" of the organization and sort them (bench.patients)."""
+# The organization's different surnames that start with a prefix (lower case), in byte order,
+# one index probe each on patient_org_surname_prefix, (organization, lower(last_name)
+# text_pattern_ops, last_name): the next spelling of the same lower-case surname, else the
+# next lower-case surname below the prefix's upper bound. At most SURNAME_PREFIX_MAX + 1.
+_SURNAMES_STARTING_WITH = """
+WITH RECURSIVE bounds(lo, hi) AS (
+    SELECT lower(%s::text), left(lower(%s::text), -1) || chr(ascii(right(lower(%s::text), 1)) + 1)
+), surnames(low, name, n) AS (
+    (SELECT lower(p.last_name), p.last_name, 1
+       FROM patients_patient p, bounds b
+      WHERE p.organization_id = %s AND lower(p.last_name) ~>=~ b.lo AND lower(p.last_name) ~<~ b.hi
+      ORDER BY lower(p.last_name) USING ~<~, p.last_name
+      LIMIT 1)
+    UNION ALL
+    SELECT nxt.low, nxt.name, s.n + 1
+      FROM surnames s, bounds b, LATERAL (
+        (SELECT lower(p.last_name) AS low, p.last_name AS name
+           FROM patients_patient p
+          WHERE p.organization_id = %s AND lower(p.last_name) = s.low AND p.last_name > s.name
+          ORDER BY p.last_name
+          LIMIT 1)
+        UNION ALL
+        (SELECT lower(p.last_name), p.last_name
+           FROM patients_patient p
+          WHERE p.organization_id = %s
+            AND lower(p.last_name) ~>~ s.low AND lower(p.last_name) ~<~ b.hi
+          ORDER BY lower(p.last_name) USING ~<~, p.last_name
+          LIMIT 1)
+        LIMIT 1
+      ) nxt
+     WHERE s.n <= %s
+)
+"""
+
+
+def _name_paths(
+    qs: QuerySet[Patient], text: str, organization_id: int | None
+) -> QuerySet[Patient] | None:
+    """The patients of ``qs`` with the surname ``text`` (any case), or else with a surname
+    starting with it; None when neither applies (the broad match does). One SQL statement
+    decides: whether the whole surname exists among ``qs``, and the organization's surnames
+    that start with ``text`` (bounded, see ``_SURNAMES_STARTING_WITH``) and whether ``qs``
+    has any of them.
+
+    Both answers are a list of exact surnames, which the list's name indexes
+    (patient_org_name, patient_org_loc_name, patient_org_surname) hand over in page order, a
+    page at a time, however many patients match; the broad match would gather every "Rod…"
+    of the organization and sort them (bench.patients)."""
     if re.search(r"\d", text):
         return None
-    surname = qs.alias(_surname=Lower("last_name")).filter(
-        _surname=Lower(Value(" ".join(text.split())))
-    )
-    return surname if surname.exists() else None
+    text = " ".join(text.split())
+    whole = qs.alias(_surname=Lower("last_name")).filter(_surname=Lower(Value(text)))
+    if organization_id is None:
+        return whole if whole.exists() else None
+    whole_sql, whole_params = whole.order_by().values("pk")[:1].query.sql_with_params()
+    names = "ARRAY(SELECT name FROM surnames)"
+    in_names = f'"patients_patient"."last_name" = ANY({names})'
+    prefixed = qs.filter(RawSQL(in_names, (), output_field=BooleanField()))  # noqa: S611 (constant)
+    prefixed_sql, prefixed_params = prefixed.order_by().values("pk")[:1].query.sql_with_params()
+    # The SQL text is the ORM's own compiled queries and constants; what the person typed is
+    # only in the parameters.
+    sql = _SURNAMES_STARTING_WITH + f"SELECT EXISTS({whole_sql}), {names}, EXISTS({prefixed_sql})"
+    params = (
+        text, text, text, organization_id, organization_id, organization_id, SURNAME_PREFIX_MAX,
+        *whole_params, *prefixed_params,
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        has_whole, surnames, has_prefixed = cursor.fetchone()
+    if has_whole:
+        return whole
+    if has_prefixed and len(surnames) <= SURNAME_PREFIX_MAX:
+        return qs.filter(last_name__in=surnames)
+    return None
 
 
 def _member_id_patient_ids(text: str, patients: QuerySet[Patient] | None) -> QuerySet[Any] | None:
@@ -233,7 +318,10 @@ def patients_filtered(
     data), shared by the list page and the CSV export so the two always agree. What needs
     insurance (member id, payer) only reaches patients whose whole record ``user`` may see."""
     qs = patient_search(
-        qs, data.get("q") or "", member_id_patients=patients_with_full_record_visible_to(user)
+        qs,
+        data.get("q") or "",
+        member_id_patients=patients_with_full_record_visible_to(user),
+        organization_id=user.organization_id,
     )
     if data.get("status"):
         qs = qs.filter(status=data["status"])

@@ -1,6 +1,7 @@
 """Patient search at any size: each kind of query runs the same number of SQL statements
-for 3 matching patients or 30 (list, search, second page, for one location or all), and a
-whole surname takes the page-order surname path while other text keeps the broad match."""
+for 3 matching patients or 30 (list, search, second page, for one location or all); a
+whole surname and the start of surnames take page-order surname paths, other text the
+broad match, which is bounded."""
 
 from __future__ import annotations
 
@@ -144,3 +145,74 @@ def test_a_surname_only_elsewhere_falls_back_to_the_broad_match(location, make_s
     found = list(patient_search(patients_visible_to(employee), "Lane"))
     assert found == [first_name_match]
     assert Patient.objects.filter(last_name="Lane").exists()
+
+
+def _all_pages(client, params: dict[str, str]) -> list[tuple[str, str]]:
+    shown: list[tuple[str, str]] = []
+    for _page in range(20):
+        response = client.get(LIST, params)
+        shown += _names(response)
+        if not response.context["has_next"]:
+            return shown
+        params = {**params, "after": response.context["next_after"]}
+    raise AssertionError("more pages than expected")
+
+
+def test_the_start_of_surnames_lists_exactly_those_surnames_in_page_order_across_pages(
+    location, make_staff, signed_in
+):
+    client = signed_in(make_staff(Role.EMPLOYEE, location))
+    for i in range(30):
+        PatientFactory(home_location=location, first_name=f"P{i:02d}", last_name="Smith")
+    PatientFactory(home_location=location, first_name="Zed", last_name="SMITH")
+    PatientFactory(home_location=location, first_name="Bo", last_name="Smithers")
+    PatientFactory(home_location=location, first_name="Al", last_name="Goldsmith")
+    PatientFactory(home_location=location, first_name="Smith", last_name="Jones")
+    # Elsewhere in the organization: a surname with the prefix the user cannot see.
+    PatientFactory(
+        home_location=LocationFactory(organization=location.organization), last_name="Smithson"
+    )
+    assert _all_pages(client, {"q": "smit"}) == (
+        [("Zed", "SMITH")] + [(f"P{i:02d}", "Smith") for i in range(30)] + [("Bo", "Smithers")]
+    )
+    # Text inside names that starts no surname keeps the broad match.
+    assert sorted(_all_pages(client, {"q": "mith"})) == sorted(
+        [("Zed", "SMITH"), ("Bo", "Smithers"), ("Al", "Goldsmith"), ("Smith", "Jones")]
+        + [(f"P{i:02d}", "Smith") for i in range(30)]
+    )
+
+
+def test_a_prefix_of_surnames_only_elsewhere_falls_back_to_the_broad_match(
+    location, make_staff, signed_in
+):
+    client = signed_in(make_staff(Role.EMPLOYEE, location))
+    PatientFactory(
+        home_location=LocationFactory(organization=location.organization), last_name="Laneway"
+    )
+    mine = PatientFactory(home_location=location, first_name="Lanette", last_name="Ito")
+    assert _all_pages(client, {"q": "lane"}) == [(mine.first_name, mine.last_name)]
+
+
+def test_a_prefix_of_too_many_surnames_takes_the_broad_match(
+    location, make_staff, signed_in, monkeypatch
+):
+    monkeypatch.setattr("patients.selectors.SURNAME_PREFIX_MAX", 2)
+    client = signed_in(make_staff(Role.EMPLOYEE, location))
+    for last in ("Baker", "Banks", "Barr"):
+        PatientFactory(home_location=location, last_name=last)
+    PatientFactory(home_location=location, first_name="Bart", last_name="Cole")
+    # Three surnames start with "ba": more than the limit, so the first name counts too.
+    assert {last for _first, last in _all_pages(client, {"q": "ba"})} == {
+        "Baker", "Banks", "Barr", "Cole"
+    }  # fmt: skip
+    # Two surnames: the surname path.
+    assert [last for _first, last in _all_pages(client, {"q": "ban"})] == ["Banks"]
+
+
+def test_the_broad_match_gathers_at_most_its_limit(location, make_staff, signed_in, monkeypatch):
+    monkeypatch.setattr("patients.selectors.BROAD_MATCH_LIMIT", 4)
+    client = signed_in(make_staff(Role.EMPLOYEE, location))
+    for i in range(7):
+        PatientFactory(home_location=location, first_name="Quentin", last_name=f"Q{i}")
+    shown = _all_pages(client, {"q": "quentin"})
+    assert len(shown) == 4 and shown == sorted(shown, key=lambda name: (name[1], name[0]))
