@@ -3,7 +3,8 @@
 The import never writes on the first post: it shows every bad row, and only a fully valid
 file gets a confirm button. Small files import inside the confirming request; large ones in a
 Celery task whose progress the page polls (a passive path: polling does not keep a session
-alive). The export is for ADMINs only and streams the filtered list.
+alive). The export is for ADMINs only: a Celery task writes the filtered list to storage
+while the page polls its progress (passive too), then a signed, audited link serves the file.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -23,13 +24,10 @@ from clinic.files import Kind, download_link
 from clinic.models import User
 
 from . import csv_exports, csv_io
-from .forms import FILTERS, patient_filter_form
 from .models import ExportState, PatientExport
-from .selectors import patients_filtered, patients_visible_to
 
 # Files up to this many rows import inside the request; bigger ones go to Celery.
 SYNC_ROWS = 500
-FILTER_NAMES = (*FILTERS, "sort")
 
 import_page = staff_required(check=csv_io.can_import_patients)
 export_page = staff_required(check=csv_io.can_export_patients)
@@ -121,23 +119,6 @@ def job_status(request: HttpRequest) -> HttpResponse:
             {"job": body, "job_id": request.GET["job"]},
         )
     return JsonResponse(body)
-
-
-@export_page
-@require_GET
-def export(request: HttpRequest) -> StreamingHttpResponse:
-    user = _actor(request)
-    _, data = patient_filter_form(user, request.GET)
-    qs = patients_filtered(patients_visible_to(user), data, user=user)
-    used = [name for name in FILTER_NAMES if data.get(name)]
-    csv_io.patients_export_audit(actor=user, filters=used, count=qs.count())
-    response = StreamingHttpResponse(
-        csv_io.patients_export_rows(qs), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = 'attachment; filename="patients.csv"'
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 # -- background export -----------------------------------------------------------------------

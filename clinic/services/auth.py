@@ -12,6 +12,7 @@ that commits *before* the domain error is raised, so a refusal is never rolled b
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -44,6 +45,14 @@ if TYPE_CHECKING:
 # The realtime client refetches the notification snapshot after a reconnect; that is not the
 # person doing anything.
 _PASSIVE_PATHS = ("/session/status", "/notifications/snapshot", "/patients/csv/status")
+# Progress polls whose URL names the job: a background patient export's status.
+_PASSIVE_PATTERNS = (re.compile(r"/patients/csv/exports/[0-9a-f-]{36}/status"),)
+
+
+def is_passive_request(path: str) -> bool:
+    """Whether a request to ``path`` only reports on something, not counting as activity."""
+    return path in _PASSIVE_PATHS or any(p.fullmatch(path) for p in _PASSIVE_PATTERNS)
+
 
 # The password step is good for this long; then the person starts again.
 PREAUTH_SESSION_KEY = "tandem_preauth"
@@ -117,7 +126,7 @@ def session_expire_if_due(request: HttpRequest) -> HttpResponse | None:
     elif now - int(last_seen) > settings.IDLE_TIMEOUT_SECONDS:
         reason = "idle"
     if reason is None:
-        if request.path not in _PASSIVE_PATHS:
+        if not is_passive_request(request.path):
             request.session[SESSION_LAST_SEEN] = now
         return None
     audit_record(actor=user, action="auth.session_expired", details={"reason": reason})

@@ -10,10 +10,12 @@ import io
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
+from clinic.middleware import SESSION_LAST_SEEN
 from clinic.models import AuditEvent, Role
 from clinic.tests.conftest import wait_until
+from clinic.tests.test_auth_sessions import move_back
 from patients import csv_exports
 from patients.models import ExportState, PatientExport, PatientStatus
 from patients.tests.factories import PatientFactory
@@ -184,3 +186,24 @@ def test_an_unfinished_export_has_no_download_yet(
     assert client.get(download_url(export)).status_code == 404
     fragment = client.get(status_url(export), HTTP_HX_REQUEST="true")
     assert b"hx-trigger" in fragment.content and b"Waiting to start" in fragment.content
+
+
+@pytest.mark.django_db
+def test_polling_an_exports_progress_does_not_keep_the_session_alive(admin, signed_in):
+    client = signed_in(admin)
+    client.post(START, {"query": ""})
+    export = PatientExport.objects.get(requested_by=admin)
+    last_seen = move_back(client, SESSION_LAST_SEEN, 600)
+    assert client.get(status_url(export), HTTP_HX_REQUEST="true").status_code == 200
+    assert client.get(status_url(export)).status_code == 200
+    assert client.session[SESSION_LAST_SEEN] == last_seen
+    # Opening the progress page is someone doing something.
+    assert client.get(progress_url(export)).status_code == 200
+    assert client.session[SESSION_LAST_SEEN] > last_seen
+    # The page marks its poll passive for the browser's idle clock too.
+    assert b"data-idle-passive" in client.get(progress_url(export)).content
+
+
+def test_the_streamed_export_url_is_gone():
+    with pytest.raises(NoReverseMatch):
+        reverse("patients:csv_export")

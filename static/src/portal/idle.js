@@ -163,6 +163,8 @@ export function startIdleWatch(dataset) {
     const xhr = event.detail?.xhr;
     const path = event.detail?.pathInfo?.finalRequestPath || "";
     if (!xhr || xhr.status === 0 || xhr.status === 401 || path.startsWith(STATUS_URL)) return;
+    // Progress polls (marked data-idle-passive) do not count on the server either.
+    if (event.detail?.elt?.closest?.("[data-idle-passive]")) return;
     setDeadline(timeout);
     closeDialog();
     schedule();
