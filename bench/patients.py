@@ -113,6 +113,7 @@ def _cases(org_id: int, location_id: int) -> list[Case]:
     return [
         Case(f"search: full surname ({sample.last_name})", f"/patients/?q={sample.last_name}"),
         Case("search: 3-letter prefix", f"/patients/?q={sample.last_name[:3]}"),
+        Case(f"search: prefix of {common_last}", f"/patients/?q={common_last[:3]}"),
         Case(f"search: common name ({common_last})", f"/patients/?q={common_last}"),
         Case("search: phone", f"/patients/?q={sample.phone_mobile.replace('+', '%2B')}"),
         Case("search: MRN", f"/patients/?q={sample.mrn}"),
@@ -199,6 +200,11 @@ def run() -> None:
                         f" {b50:7.1f}ms {b95:7.1f}ms {b95 / p95:8.1f}x"
                     )
             print(f"  baseline dropped: {', '.join(dropped)}")
+            if EXPLAIN:
+                for who, client in users:
+                    for case in cases:
+                        if case.name.startswith(EXPLAIN_CASES):
+                            _explain(client, case, who)
             raise _Rollback
     except _Rollback:
         pass
@@ -206,6 +212,34 @@ def run() -> None:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
     print(f"  bench.patients took {time.perf_counter() - started:.1f} s")
+
+
+# BENCH_EXPLAIN=1: after the figures, EXPLAIN (ANALYZE, BUFFERS) of the statements that read
+# patients for the list and search cases (the page and the search probe), as each user ran them.
+EXPLAIN = os.environ.get("BENCH_EXPLAIN", "") == "1"
+EXPLAIN_CASES = ("search: 3-letter prefix", "search: prefix of", "search: misspelt", "list:")
+
+
+def _explain(client: Client, case: Case, who: str) -> None:
+    statements: list[tuple[str, object]] = []
+
+    def keep(execute: Callable[..., object], sql: str, params: object, *args: object) -> object:
+        if '"patients_patient"' in sql or "patients_patient p" in sql:
+            statements.append((sql, params))
+        return execute(sql, params, *args)
+
+    with connection.execute_wrapper(keep):
+        _get(client, case.url)
+    for sql, params in statements:
+        if "LIMIT 26" not in sql and "WITH RECURSIVE" not in sql:
+            continue  # the cursor row, the visibility probes: one-row reads by key
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params)
+            plan = [row[0] for row in cursor.fetchall()]
+        kind = "probe" if "WITH RECURSIVE" in sql else "page"
+        print(f"  EXPLAIN {case.name} / {who} / {kind}:")
+        for line in plan[:14] + [line for line in plan[14:] if "Execution Time" in line]:
+            print(f"    {line}")
 
 
 def _sizes(slug: str) -> str:

@@ -181,18 +181,18 @@ def patient_search(
 # one index probe each on patient_org_surname_prefix, (organization, lower(last_name)
 # text_pattern_ops, last_name): the next spelling of the same lower-case surname, else the
 # next lower-case surname below the prefix's upper bound. At most SURNAME_PREFIX_MAX + 1.
-_SURNAMES_STARTING_WITH = """
-WITH RECURSIVE bounds(lo, hi) AS (
-    SELECT lower(%s::text), left(lower(%s::text), -1) || chr(ascii(right(lower(%s::text), 1)) + 1)
-), surnames(low, name, n) AS (
+_PREFIX_END = "(left(lower(%s::text), -1) || chr(ascii(right(lower(%s::text), 1)) + 1))"
+_SURNAMES_STARTING_WITH = f"""
+WITH RECURSIVE surnames(low, name, n) AS (
     (SELECT lower(p.last_name), p.last_name, 1
-       FROM patients_patient p, bounds b
-      WHERE p.organization_id = %s AND lower(p.last_name) ~>=~ b.lo AND lower(p.last_name) ~<~ b.hi
+       FROM patients_patient p
+      WHERE p.organization_id = %s
+        AND lower(p.last_name) ~>=~ lower(%s::text) AND lower(p.last_name) ~<~ {_PREFIX_END}
       ORDER BY lower(p.last_name) USING ~<~, p.last_name
       LIMIT 1)
     UNION ALL
     SELECT nxt.low, nxt.name, s.n + 1
-      FROM surnames s, bounds b, LATERAL (
+      FROM surnames s, LATERAL (
         (SELECT lower(p.last_name) AS low, p.last_name AS name
            FROM patients_patient p
           WHERE p.organization_id = %s AND lower(p.last_name) = s.low AND p.last_name > s.name
@@ -202,14 +202,14 @@ WITH RECURSIVE bounds(lo, hi) AS (
         (SELECT lower(p.last_name), p.last_name
            FROM patients_patient p
           WHERE p.organization_id = %s
-            AND lower(p.last_name) ~>~ s.low AND lower(p.last_name) ~<~ b.hi
+            AND lower(p.last_name) ~>~ s.low AND lower(p.last_name) ~<~ {_PREFIX_END}
           ORDER BY lower(p.last_name) USING ~<~, p.last_name
           LIMIT 1)
         LIMIT 1
       ) nxt
      WHERE s.n <= %s
 )
-"""
+"""  # noqa: S608 (built from constants; what was typed is only in the parameters)
 
 
 def _name_paths(
@@ -240,8 +240,10 @@ def _name_paths(
     # only in the parameters.
     sql = _SURNAMES_STARTING_WITH + f"SELECT EXISTS({whole_sql}), {names}, EXISTS({prefixed_sql})"
     params = (
-        text, text, text, organization_id, organization_id, organization_id, SURNAME_PREFIX_MAX,
-        *whole_params, *prefixed_params,
+        organization_id, text, text, text,  # the first surname
+        organization_id,  # the next spelling of the same surname
+        organization_id, text, text,  # the next surname
+        SURNAME_PREFIX_MAX, *whole_params, *prefixed_params,
     )  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
