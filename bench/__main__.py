@@ -37,6 +37,11 @@ def _machine() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         pg = cursor.fetchone()[0]
+    # Benchmarks switch to scratch databases by name; a connection pool opened here would keep
+    # handing out connections to this one.
+    connection.close()
+    if hasattr(connection, "close_pool"):
+        connection.close_pool()
     return [
         f"cpus (nproc): {os.cpu_count()}",
         f"memory: {total}",

@@ -89,7 +89,16 @@ DATABASES = {"default": env.db("DATABASE_URL", default="postgres:///tandem")}
 # libpq's "?host=/socket/dir" form arrives as an option; Django wants it as HOST.
 if not DATABASES["default"].get("HOST") and "host" in DATABASES["default"].get("OPTIONS", {}):
     DATABASES["default"]["HOST"] = DATABASES["default"]["OPTIONS"].pop("host")
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+# Connections come from psycopg's pool (Django's "pool" option). Under ASGI every request runs
+# on a thread of its own and the sockets' database work on a thread pool: persistent
+# per-thread connections would pile up, and a new connection per call costs a PostgreSQL
+# backend start each time. DB_POOL=0 falls back to a connection per request.
+if env.bool("DB_POOL", default=True):
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN", default=1),
+        "max_size": env.int("DB_POOL_MAX", default=20),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL: str = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
