@@ -64,9 +64,17 @@ def _scratch_database() -> Any:
     # The test-database helpers create, migrate and later drop it; never the "test_" name that
     # test runs use.
     connection.settings_dict["TEST"]["NAME"] = DB_NAME
+    # A connection pool made earlier (the machine report) holds connections to the development
+    # database: close it, or the benchmark's rows would go there instead of the scratch one.
+    connection.close()
+    if hasattr(connection, "close_pool"):
+        connection.close_pool()
     started = time.perf_counter()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     print(f"  scratch database {DB_NAME} migrated in {time.perf_counter() - started:.0f} s")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_database()")
+        assert cursor.fetchone()[0] == DB_NAME, "refusing to write outside the scratch database"
     return old_name
 
 
@@ -144,7 +152,11 @@ def _burst(patients: list[Any], tag: str) -> float:
     ids = [p.pk for p in patients]
     size = -(-len(ids) // PRODUCERS)
     slices = [(ids[i : i + size], tag, i) for i in range(0, len(ids), size)]
-    connections.close_all()  # the children open their own
+    # The children open their own connections: none, and no connection pool, may be inherited.
+    for conn in connections.all():
+        conn.close()
+        if hasattr(conn, "close_pool"):
+            conn.close_pool()
     started = time.perf_counter()
     with multiprocessing.get_context("fork").Pool(PRODUCERS) as pool:
         pool.map(_send_slice, slices)
@@ -161,7 +173,10 @@ def _drain(org: Any, total: int) -> tuple[float, int]:
 
     deadline = time.perf_counter() + DRAIN_LIMIT_SECONDS
     rows = Message.objects.filter(organization=org)
-    while rows.filter(status__in=("queued", "sending")).exists() and time.perf_counter() < deadline:
+    # Not yet given to the gateway: no provider id and not failed (Twilio's first status for a
+    # delivered message is "queued" too, so the status alone does not tell).
+    pending = rows.filter(provider_sid="").exclude(status="failed")
+    while pending.exists() and time.perf_counter() < deadline:
         time.sleep(0.5)
     done = rows.exclude(provider_sid="")
     span = done.aggregate(first=Min("sent_at"), last=Max("sent_at"))

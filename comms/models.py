@@ -301,6 +301,12 @@ class Message(PublicIdModel):
                 condition=Q(status="queued", direction="outbound"),
                 name="comms_message_pending",
             ),
+            # The sweep's look for deliveries a lost worker interrupted (comms.delivery).
+            models.Index(
+                fields=["updated_at"],
+                condition=Q(status="sending", direction="outbound", provider_sid=""),
+                name="comms_message_interrupted",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -326,3 +326,24 @@ def test_one_transaction_of_messages_goes_to_the_broker_in_batches(
     assert len(batches) == 1  # one hand-over for the transaction
     assert {m.pk for m in kept} <= set(batches[0])
     assert Message.objects.filter(dedupe_key="b-gone").count() == 0
+
+
+def test_sweep_queues_an_interrupted_email_again(staff, patient, enqueued):
+    """An email left "sending" is queued again: the Gmail gateway looks for an earlier send by
+    its Message-ID before sending, so a retry never sends it twice."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from comms import delivery
+
+    patient.email = "robin@example.org"
+    patient.save(update_fields=["email"])
+    message = message_send(
+        actor=staff, patient=patient, channel="email", purpose="manual", dedupe_key="e1", body="hi"
+    )
+    delivery._claim([message.pk])
+    Message.objects.filter(pk=message.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+    assert delivery.messages_sweep() == 1
+    message.refresh_from_db()
+    assert message.status == "queued" and enqueued == [message.pk]
