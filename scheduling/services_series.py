@@ -257,8 +257,20 @@ def _refuse(report: list[dict[str, Any]], total: int, zone: ZoneInfo) -> SeriesC
     )
 
 
-@transaction.atomic
-def series_create(
+@dataclass(frozen=True)
+class SeriesPlan:
+    """What a series would book: the rule, every start, and per date what stands in the way."""
+
+    rule: Rule
+    location: Location
+    length: datetime.timedelta
+    zone: ZoneInfo
+    horizon: datetime.datetime
+    starts: list[datetime.datetime]
+    report: list[dict[str, Any]]
+
+
+def series_check(
     *,
     actor: User,
     patient: Patient | None,
@@ -269,9 +281,9 @@ def series_create(
     duration_minutes: int | None = None,
     technician: User | None = None,
     room: Room | None = None,
-    notes: str = "",
-) -> tuple[RecurringSeries, list[Appointment]]:
-    """Create a series and book its occurrences up to the horizon, or nothing at all."""
+) -> SeriesPlan:
+    """Plan a series without saving anything: the dates it makes up to the horizon and, per
+    date, the conflicts (what the booking form shows before the series is created)."""
     rule = rrule_parse(rrule)
     location = booking_location(patient=patient, location=location)
     length = datetime.timedelta(minutes=duration_minutes or type.duration_minutes)
@@ -300,8 +312,40 @@ def series_create(
         patient=patient,
         zone=zone,
     )
-    if report:
-        raise _refuse(report, len(starts), zone)
+    return SeriesPlan(rule, location, length, zone, horizon, starts, report)
+
+
+@transaction.atomic
+def series_create(
+    *,
+    actor: User,
+    patient: Patient | None,
+    type: AppointmentType,
+    starts_at: datetime.datetime,
+    rrule: str,
+    location: Location | None = None,
+    duration_minutes: int | None = None,
+    technician: User | None = None,
+    room: Room | None = None,
+    notes: str = "",
+) -> tuple[RecurringSeries, list[Appointment]]:
+    """Create a series and book its occurrences up to the horizon, or nothing at all."""
+    plan = series_check(
+        actor=actor,
+        patient=patient,
+        type=type,
+        starts_at=starts_at,
+        rrule=rrule,
+        location=location,
+        duration_minutes=duration_minutes,
+        technician=technician,
+        room=room,
+    )
+    rule, location, length, zone, horizon, starts = (
+        plan.rule, plan.location, plan.length, plan.zone, plan.horizon, plan.starts,
+    )  # fmt: skip
+    if plan.report:
+        raise _refuse(plan.report, len(starts), zone)
     series = RecurringSeries.objects.create(
         organization_id=location.organization_id,
         location=location,

@@ -3,7 +3,7 @@ calendar's JSON API under /schedule/api/."""
 
 from django.urls import path
 
-from . import api, ical, views, views_booking, views_field
+from . import api, ical, views, views_booking, views_field, views_waitlist
 
 app_name = "scheduling"
 
@@ -20,9 +20,26 @@ urlpatterns = [
         name="appointment_cancel",
     ),
     path(
+        "appointments/<uuid:public_id>/series-edit",
+        views.appointment_series_edit,
+        name="appointment_series_edit",
+    ),
+    path(
         "appointments/<uuid:public_id>/<slug:action>",
         views.appointment_action,
         name="appointment_action",
+    ),
+    path("waitlist", views_waitlist.waitlist, name="waitlist"),
+    path("waitlist/<uuid:public_id>/remove", views_waitlist.entry_remove, name="waitlist_remove"),
+    path(
+        "waitlist/offers/<uuid:public_id>/accept",
+        views_waitlist.offer_accept,
+        name="waitlist_offer_accept",
+    ),
+    path(
+        "waitlist/offers/<uuid:public_id>/decline",
+        views_waitlist.offer_decline,
+        name="waitlist_offer_decline",
     ),
     path("patients/<uuid:public_id>/", views.patient_appointments, name="patient_appointments"),
     path("my-day", views_field.my_day, name="my_day"),

@@ -181,7 +181,7 @@ def dispatch(request: HttpRequest) -> HttpResponse:
 def _appointment_visible(user: User, public_id: uuid.UUID) -> Appointment:
     appointment = get_scoped(
         Appointment.objects.select_related(
-            "location", "type", "patient", "patient__home_location", "technician", "room"
+            "location", "type", "patient", "patient__home_location", "technician", "room", "series"
         ),
         user,
         public_id=public_id,
@@ -191,12 +191,65 @@ def _appointment_visible(user: User, public_id: uuid.UUID) -> Appointment:
     return appointment
 
 
+SCOPE_CHOICES = [
+    ("this", "This visit only"),
+    ("following", "This and the following visits"),
+    ("all", "All visits still ahead"),
+]
+
+
 class CancelForm(forms.Form):
     reason = forms.CharField(
         label="Reason",
         max_length=200,
         help_text="Told to whoever looks at this appointment later, not to the patient.",
     )
+    scope = forms.ChoiceField(
+        label="Which visits",
+        choices=SCOPE_CHOICES,
+        required=False,
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": "Choose this visit, this and following, or all."},
+    )
+
+
+class SeriesEditForm(forms.Form):
+    """Change the time of day, length or technician of visits of a series."""
+
+    time = forms.TimeField(
+        label="Time of day",
+        widget=forms.TimeInput(attrs={"type": "time"}),
+        error_messages={"invalid": "Give a time like 09:30."},
+    )
+    duration = forms.IntegerField(
+        label="Length (minutes)",
+        min_value=5,
+        max_value=480,
+        error_messages={
+            "min_value": "From 5 to 480 minutes.",
+            "max_value": "From 5 to 480 minutes.",
+        },
+    )
+    technician = forms.ChoiceField(label="Technician", required=False)
+    scope = forms.ChoiceField(
+        label="Which visits",
+        choices=SCOPE_CHOICES,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Choose this visit, this and following, or all.",
+            "invalid_choice": "Choose this visit, this and following, or all.",
+        },
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+    def __init__(self, data: Any = None, *, technicians: list[User], **kw: Any) -> None:
+        super().__init__(data, **kw)
+        choices_set(
+            self,
+            "technician",
+            [("", "Keep as is"), ("none", "No technician")]
+            + [(str(t.public_id), t.full_name) for t in technicians],
+        )
 
 
 ACTIONS: dict[str, tuple[str, str]] = {
@@ -224,7 +277,6 @@ def available_actions(appointment: Appointment) -> list[tuple[str, str]]:
 def appointment_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     user = _actor(request)
     appointment = _appointment_visible(user, public_id)
-    level = access_level(user, appointment.patient) if appointment.patient else None
     if appointment.patient is not None:
         audit_access(
             actor=user,
@@ -237,18 +289,76 @@ def appointment_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpRespon
     return render(
         request,
         "scheduling/appointment.html",
-        {
-            "appointment": appointment,
-            "zone": str(zone),
-            "show_patient": can_see_section(level, "identity"),
-            "can_change": can_change and appointment.state in ACTIVE_STATES,
-            "actions": available_actions(appointment) if can_change else [],
-            "cancel_form": CancelForm(),
-            "calendar_url": reverse("scheduling:calendar")
-            + f"?location={appointment.location.public_id}"
-            f"&view=day&date={appointment.starts_at.astimezone(zone).date()}",
-        },
+        _detail_context(user, appointment, zone, can_change),
     )
+
+
+def _detail_context(
+    user: User,
+    appointment: Appointment,
+    zone: Any,
+    can_change: bool,
+    edit_form: SeriesEditForm | None = None,
+    series_error: str = "",
+    series_dates: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    level = access_level(user, appointment.patient) if appointment.patient else None
+    in_series = appointment.series_id is not None
+    if in_series and edit_form is None and can_change:
+        local = appointment.starts_at.astimezone(zone)
+        edit_form = SeriesEditForm(
+            technicians=list(location_technicians(appointment.location)),
+            initial={
+                "time": local.strftime("%H:%M"),
+                "duration": int(
+                    (appointment.ends_at - appointment.starts_at).total_seconds() // 60
+                ),
+                "scope": "this",
+                "version": appointment.version,
+            },
+        )
+    return {
+        "appointment": appointment,
+        "in_series": in_series,
+        "series_words": rule_words(appointment.series.rrule) if appointment.series else "",
+        "edit_form": edit_form,
+        "series_error": series_error,
+        "series_dates": series_dates or [],
+        "zone": str(zone),
+        "show_patient": can_see_section(level, "identity"),
+        "can_change": can_change and appointment.state in ACTIVE_STATES,
+        "actions": available_actions(appointment) if can_change else [],
+        "cancel_form": CancelForm(initial={"scope": "this"}),
+        "calendar_url": reverse("scheduling:calendar")
+        + f"?location={appointment.location.public_id}"
+        f"&view=day&date={appointment.starts_at.astimezone(zone).date()}",
+    }
+
+
+_FREQ_WORDS = {"DAILY": "day", "WEEKLY": "week", "MONTHLY": "month", "YEARLY": "year"}
+_DAY_WORDS = {
+    "MO": "Mon", "TU": "Tue", "WE": "Wed", "TH": "Thu", "FR": "Fri", "SA": "Sat", "SU": "Sun"
+}  # fmt: skip
+
+
+def rule_words(rrule: str) -> str:
+    """A series' rule as a person says it: "Every 2 weeks on Mon, Thu, 8 visits"."""
+    from scheduling.services_series import SeriesInvalid, rrule_parse
+
+    try:
+        rule = rrule_parse(rrule)
+    except SeriesInvalid:
+        return rrule
+    unit = _FREQ_WORDS[rule.freq]
+    text = f"Every {rule.interval} {unit}s" if rule.interval > 1 else f"Every {unit}"
+    if rule.byday:
+        text += " on " + ", ".join(_DAY_WORDS.get(d[-2:], d) for d in rule.byday)
+    if rule.count:
+        text += f", {rule.count} visits"
+    if rule.until:
+        until = rule.until[:8]
+        text += f", until {until[:4]}-{until[4:6]}-{until[6:]}"
+    return text
 
 
 @calendar_page
@@ -262,17 +372,93 @@ def appointment_cancel(request: HttpRequest, public_id: uuid.UUID) -> HttpRespon
         raise Http404
     form = CancelForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Say why the appointment is cancelled.")
-        return redirect("scheduling:appointment", public_id=public_id)
-    try:
-        services.appointment_cancel(
-            actor=user, appointment=appointment, reason=form.cleaned_data["reason"]
+        messages.error(
+            request,
+            str(form.errors["scope"][0]) if "scope" in form.errors else "Say why it is cancelled.",
         )
+        return redirect("scheduling:appointment", public_id=public_id)
+    scope = form.cleaned_data.get("scope") or "this"
+    try:
+        if appointment.series_id is not None and scope != "this":
+            from scheduling.services_series import series_cancel
+
+            done = series_cancel(
+                actor=user,
+                appointment=appointment,
+                scope=scope,
+                reason=form.cleaned_data["reason"],
+            )
+        else:
+            done = [
+                services.appointment_cancel(
+                    actor=user, appointment=appointment, reason=form.cleaned_data["reason"]
+                )
+            ]
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("scheduling:appointment", public_id=public_id)
-    messages.success(request, "Appointment cancelled. The slot is free again.")
+    if len(done) > 1:
+        messages.success(request, f"{len(done)} visits of the series cancelled.")
+    else:
+        messages.success(request, "Appointment cancelled. The slot is free again.")
     return redirect(reverse("scheduling:calendar") + f"?location={appointment.location.public_id}")
+
+
+@calendar_page
+@require_POST
+def appointment_series_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """Time of day, length or technician of this visit, this and the following, or all."""
+    from scheduling.services_series import series_edit
+
+    user = _actor(request)
+    appointment = _appointment_visible(user, public_id)
+    if not can_book_at(user, appointment.location) or appointment.series_id is None:
+        raise Http404
+    zone = location_zone(appointment.location)
+    technicians = list(location_technicians(appointment.location))
+    form = SeriesEditForm(request.POST, technicians=technicians)
+    error = ""
+    dates: list[dict[str, Any]] = []
+    if form.is_valid():
+        data = form.cleaned_data
+        local_day = appointment.starts_at.astimezone(zone).date()
+        starts_at = datetime.datetime.combine(local_day, data["time"], tzinfo=zone)
+        technician: Any = None
+        if data["technician"] == "":
+            from scheduling.services import _UNSET
+
+            technician = _UNSET
+        elif data["technician"] != "none":
+            technician = next(
+                (t for t in technicians if str(t.public_id) == data["technician"]), None
+            )
+            if technician is None:
+                form.add_error("technician", "Pick a technician from the list.")
+        if not form.errors:
+            try:
+                moved = series_edit(
+                    actor=user,
+                    appointment=appointment,
+                    scope=data["scope"],
+                    expected_version=data["version"],
+                    starts_at=starts_at,
+                    duration_minutes=data["duration"],
+                    technician=technician,
+                )
+            except ApplicationError as exc:
+                error = exc.message
+                for row in (exc.extra or {}).get("dates") or []:
+                    when = datetime.datetime.fromisoformat(row["starts_at"]).astimezone(zone)
+                    dates.append({"time": when.replace(tzinfo=None), "problems": row["problems"]})
+            else:
+                messages.success(
+                    request,
+                    f"{len(moved)} visits changed." if len(moved) > 1 else "Visit changed.",
+                )
+                return redirect("scheduling:appointment", public_id=public_id)
+    appointment.refresh_from_db()
+    context = _detail_context(user, appointment, zone, True, form, error, dates)
+    return render(request, "scheduling/appointment.html", context, status=400)
 
 
 @calendar_page
@@ -374,6 +560,18 @@ def ui_register() -> None:
             roles=staff_roles,
             check=can_use_calendar,
             order=30,
+        )
+    )
+    from .views_booking import can_book
+
+    nav_register(
+        NavItem(
+            "waitlist",
+            "Waitlist",
+            "scheduling:waitlist",
+            roles=frozenset({Role.ADMIN, Role.EMPLOYEE}),
+            check=can_book,
+            order=31,
         )
     )
     field = frozenset({Role.FIELD_TECHNICIAN})

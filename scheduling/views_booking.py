@@ -7,6 +7,7 @@ shows the slots); htmx only refreshes parts in place. One column on a phone.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import uuid
 from typing import Any
 
@@ -83,6 +84,86 @@ class BookingForm(forms.Form):
         )
         choices_set(self, "type", [(str(t.public_id), t.name) for t in types])
         choices_set(self, "location", [(str(loc.public_id), loc.name) for loc in locations])
+
+
+WEEKDAYS = [
+    ("MO", "Mon"), ("TU", "Tue"), ("WE", "Wed"), ("TH", "Thu"), ("FR", "Fri"), ("SA", "Sat"),
+    ("SU", "Sun"),
+]  # fmt: skip
+
+
+class RepeatForm(forms.Form):
+    """The series part of the booking form: the pieces of an RRULE (RFC 5545)."""
+
+    repeat = forms.ChoiceField(
+        label="Repeat",
+        required=False,
+        choices=[("", "Does not repeat"), ("DAILY", "Daily"), ("WEEKLY", "Weekly"),
+                 ("MONTHLY", "Monthly")],
+    )  # fmt: skip
+    interval = forms.IntegerField(
+        label="Every",
+        required=False,
+        min_value=1,
+        max_value=99,
+        help_text="1 = every day / week / month, 2 = every other …",
+        error_messages={"min_value": "Every 1 to 99.", "max_value": "Every 1 to 99."},
+    )
+    byday = forms.MultipleChoiceField(
+        label="On",
+        required=False,
+        choices=WEEKDAYS,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Weekly: the days of the week (none = the slot's own day).",
+    )
+    ends = forms.ChoiceField(
+        label="Ends",
+        required=False,
+        choices=[("count", "After a number of visits"), ("until", "On a date")],
+        widget=forms.RadioSelect,
+    )
+    count = forms.IntegerField(
+        label="Visits",
+        required=False,
+        min_value=1,
+        max_value=500,
+        error_messages={"min_value": "From 1 to 500 visits.", "max_value": "From 1 to 500 visits."},
+    )
+    until = forms.DateField(
+        label="Last date", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self) -> dict[str, Any]:
+        from .services_series import Rule
+
+        super().clean()
+        data = self.cleaned_data
+        data["rrule"] = ""
+        freq = data.get("repeat")
+        if not freq or self.errors:
+            return data
+        ends = data.get("ends") or "count"
+        if ends == "count" and not data.get("count"):
+            self.add_error("count", "Say how many visits, or choose an end date.")
+        if ends == "until" and not data.get("until"):
+            self.add_error("until", "Give the last date, or choose a number of visits.")
+        if data.get("byday") and freq != "WEEKLY":
+            self.add_error("byday", "Days of the week go with a weekly repeat.")
+        if self.errors:
+            return data
+        data["rrule"] = Rule(
+            freq=freq,
+            interval=data.get("interval") or 1,
+            byday=tuple(data.get("byday") or ()),
+            count=data["count"] if ends == "count" else None,
+            until=data["until"].strftime("%Y%m%d") if ends == "until" else None,
+        ).text()
+        return data
+
+
+def _plan_key(*parts: Any) -> str:
+    """Names what a series preview showed, so only that plan can be confirmed."""
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:16]
 
 
 def _technicians(locations: list[Location]) -> list[User]:
@@ -195,16 +276,19 @@ def book(request: HttpRequest) -> HttpResponse:
     }
     data = params.copy() if params else None
     if data is not None:
-        for key, value in initial.items():
+        for key, value in {**initial, "interval": "1", "ends": "count"}.items():
             data.setdefault(key, value)
     technicians = _technicians(locations)
     form = BookingForm(
         data, types=types, locations=locations, technicians=technicians, initial=initial
     )
+    repeat_form = RepeatForm(data, initial={"interval": 1, "ends": "count"})
     patient: Patient | None = None
     results: dict[str, Any] | None = None
     error = ""
     alternatives: list[Any] = []
+    plan: dict[str, Any] | None = None
+    repeat_ok = not repeat_form.is_bound or repeat_form.is_valid()
     if form.is_bound and form.is_valid():
         cleaned = form.cleaned_data
         appointment_type = _selected(types, cleaned["type"])
@@ -219,7 +303,34 @@ def book(request: HttpRequest) -> HttpResponse:
                 form.add_error("patient", "Find and pick the patient first.")
             if parsed is None:
                 form.add_error("slot", "Pick one of the free times.")
-            if not form.errors:
+            rrule = repeat_form.cleaned_data.get("rrule", "") if repeat_ok else ""
+            if not form.errors and repeat_ok and rrule:
+                starts_at, technician_id = parsed  # type: ignore[misc]
+                technician = (
+                    get_scoped(User.objects.all(), user, public_id=technician_id)
+                    if technician_id
+                    else None
+                )
+                key = _plan_key(
+                    rrule, cleaned.get("slot"), patient.public_id,  # type: ignore[union-attr]
+                    appointment_type.public_id, location.public_id,
+                )  # fmt: skip
+                outcome = _series_book(
+                    request,
+                    confirm=params.get("confirm_series") == key,
+                    patient=patient,
+                    appointment_type=appointment_type,
+                    location=location,
+                    starts_at=starts_at,
+                    technician=technician,
+                    rrule=rrule,
+                    notes=cleaned.get("notes", ""),
+                )
+                if isinstance(outcome, HttpResponse):
+                    return outcome
+                plan = {**outcome, "key": key}
+                error = plan.get("error", "")
+            elif not form.errors and repeat_ok:
                 starts_at, technician_id = parsed  # type: ignore[misc]
                 technician = (
                     get_scoped(User.objects.all(), user, public_id=technician_id)
@@ -260,14 +371,18 @@ def book(request: HttpRequest) -> HttpResponse:
             wanted = _uuid(patient_id)
             if wanted is not None:
                 patient = patients_visible_to(user).filter(public_id=wanted).first()
-    status = 400 if request.method == "POST" and (form.errors or error) else 200
+    status = 400 if request.method == "POST" and (form.errors or error or not repeat_ok) else 200
     if params.get("find") and not error:
         status = 200
+    if plan is not None and not plan.get("error"):
+        status = 200  # a series preview: nothing is wrong yet
     return render(
         request,
         "scheduling/book.html",
         {
             "form": form,
+            "repeat_form": repeat_form,
+            "plan": plan,
             "patient": patient,
             "results": results,
             "error": error,
@@ -276,6 +391,79 @@ def book(request: HttpRequest) -> HttpResponse:
         },
         status=status,
     )
+
+
+def _series_book(
+    request: HttpRequest,
+    *,
+    confirm: bool,
+    patient: Patient | None,
+    appointment_type: AppointmentType,
+    location: Location,
+    starts_at: datetime.datetime,
+    technician: User | None,
+    rrule: str,
+    notes: str,
+) -> HttpResponse | dict[str, Any]:
+    """A series: first the per-date plan (nothing saved), then, confirmed, the whole series or
+    nothing. Returns the redirect after creating, else what the page shows."""
+    from scheduling.services_series import series_check, series_create
+
+    user = _actor(request)
+    zone = location_zone(location)
+    kwargs: dict[str, Any] = {
+        "actor": user,
+        "patient": patient,
+        "type": appointment_type,
+        "location": location,
+        "starts_at": starts_at,
+        "technician": technician,
+        "rrule": rrule,
+    }
+    try:
+        if confirm:
+            _series, booked = series_create(**kwargs, notes=notes)
+            messages.success(
+                request,
+                f"Booked a series of {len(booked)} visits. They are on every open calendar.",
+            )
+            first = booked[0].starts_at.astimezone(zone)
+            return redirect(
+                reverse("scheduling:calendar")
+                + f"?location={location.public_id}&view=week&date={first.date()}"
+            )
+        found = series_check(**kwargs)
+    except ApplicationError as exc:
+        dates = exc.extra.get("dates") if exc.extra else None
+        if not dates:
+            return {"error": exc.message, "dates": [], "ok": False}
+        # Conflicts found while confirming (someone booked in between): show them per date.
+        return {"error": exc.message, "dates": _plan_rows(dates, zone, []), "ok": False}
+    rows = _plan_rows(found.report, zone, found.starts)
+    bad = len(found.report)
+    return {
+        "error": "",
+        "dates": rows,
+        "ok": bad == 0,
+        "total": len(found.starts),
+        "bad": bad,
+        "rule": found.rule.text(),
+    }
+
+
+def _plan_rows(
+    report: list[dict[str, Any]], zone: Any, starts: list[datetime.datetime]
+) -> list[dict[str, Any]]:
+    """One row per date of the series: its local time and what stands in the way, if anything."""
+    problems = {r["starts_at"]: r["problems"] for r in report}
+    moments = starts or [datetime.datetime.fromisoformat(r["starts_at"]) for r in report]
+    return [
+        {
+            "time": m.astimezone(zone).replace(tzinfo=None),
+            "problems": problems.get(m.isoformat(), []),
+        }
+        for m in moments
+    ]
 
 
 def _alternatives(suggestions: list[dict[str, Any]], location: Location) -> list[dict[str, Any]]:

@@ -311,12 +311,15 @@ _EXPR = {
 
 def _insert_columns() -> tuple[str, str, dict[str, Any]]:
     """(column list, select list, parameters) for every concrete appointment field."""
-    columns, select, constants = [], [], {}
+    columns: list[str] = []
+    select: list[str] = []
+    constants: dict[str, Any] = {}
     for field in Appointment._meta.concrete_fields:
         if field.attname in _EXPR:
-            if _EXPR[field.attname] is None:
+            given = _EXPR[field.attname]
+            if given is None:
                 continue
-            expr = _EXPR[field.attname]
+            expr = given
         elif field.has_default() and not callable(field.default):
             constants[f"c_{field.attname}"] = field.get_default()
             expr = f"%(c_{field.attname})s"
