@@ -181,9 +181,10 @@ def patient_search(
 # one index probe each on patient_org_surname_prefix, (organization, lower(last_name)
 # text_pattern_ops, last_name): the next spelling of the same lower-case surname, else the
 # next lower-case surname below the prefix's upper bound. At most SURNAME_PREFIX_MAX + 1.
+# Parameters: organization, prefix x 3, organization, organization, prefix x 2, the maximum.
 _PREFIX_END = "(left(lower(%s::text), -1) || chr(ascii(right(lower(%s::text), 1)) + 1))"
 _SURNAMES_STARTING_WITH = f"""
-WITH RECURSIVE surnames(low, name, n) AS (
+{{cte}}(low, name, n) AS (
     (SELECT lower(p.last_name), p.last_name, 1
        FROM patients_patient p
       WHERE p.organization_id = %s
@@ -192,7 +193,7 @@ WITH RECURSIVE surnames(low, name, n) AS (
       LIMIT 1)
     UNION ALL
     SELECT nxt.low, nxt.name, s.n + 1
-      FROM surnames s, LATERAL (
+      FROM {{cte}} s, LATERAL (
         (SELECT lower(p.last_name) AS low, p.last_name AS name
            FROM patients_patient p
           WHERE p.organization_id = %s AND lower(p.last_name) = s.low AND p.last_name > s.name
@@ -210,21 +211,36 @@ WITH RECURSIVE surnames(low, name, n) AS (
      WHERE s.n <= %s
 )
 """  # noqa: S608 (built from constants; what was typed is only in the parameters)
+# A misspelt surname is looked for among the surnames sharing its first letters (most typos
+# come later in a word: Rivea, Nelsn, Thompsen), those at least this similar (pg_trgm).
+MISSPELT_PREFIX = 3
+MISSPELT_SIMILARITY = 0.4
+
+
+def _surnames_params(organization_id: int, prefix: str) -> tuple[Any, ...]:
+    return (
+        organization_id, prefix, prefix, prefix,  # the first surname
+        organization_id,  # the next spelling of the same surname
+        organization_id, prefix, prefix,  # the next surname
+        SURNAME_PREFIX_MAX,
+    )  # fmt: skip
 
 
 def _name_paths(
     qs: QuerySet[Patient], text: str, organization_id: int | None
 ) -> QuerySet[Patient] | None:
     """The patients of ``qs`` with the surname ``text`` (any case), or else with a surname
-    starting with it; None when neither applies (the broad match does). One SQL statement
-    decides: whether the whole surname exists among ``qs``, and the organization's surnames
-    that start with ``text`` (bounded, see ``_SURNAMES_STARTING_WITH``) and whether ``qs``
-    has any of them.
+    starting with it, or else with a surname like it (a misspelling after its first
+    ``MISSPELT_PREFIX`` letters); None when none applies (the broad match does). One SQL
+    statement decides: whether the whole surname exists among ``qs``; the organization's
+    surnames that start with ``text``, and with its first letters (bounded, see
+    ``_SURNAMES_STARTING_WITH``), of which those similar to ``text``; and whether ``qs`` has
+    any of either list.
 
-    Both answers are a list of exact surnames, which the list's name indexes
+    Each answer is a list of exact surnames, which the list's name indexes
     (patient_org_name, patient_org_loc_name, patient_org_surname) hand over in page order, a
     page at a time, however many patients match; the broad match would gather every "Rod…"
-    of the organization and sort them (bench.patients)."""
+    or every near "Rivea" of the organization and sort them (bench.patients)."""
     if re.search(r"\d", text):
         return None
     text = " ".join(text.split())
@@ -232,26 +248,46 @@ def _name_paths(
     if organization_id is None:
         return whole if whole.exists() else None
     whole_sql, whole_params = whole.order_by().values("pk")[:1].query.sql_with_params()
-    names = "ARRAY(SELECT name FROM surnames)"
-    in_names = f'"patients_patient"."last_name" = ANY({names})'
-    prefixed = qs.filter(RawSQL(in_names, (), output_field=BooleanField()))  # noqa: S611 (constant)
-    prefixed_sql, prefixed_params = prefixed.order_by().values("pk")[:1].query.sql_with_params()
+    starting = "ARRAY(SELECT name FROM surnames)"
+    similar = "ARRAY(SELECT name FROM nearby WHERE similarity(low, lower(%s::text)) >= %s)"
+
+    def any_of(names: str, names_params: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+        in_names = f'"patients_patient"."last_name" = ANY({names})'
+        having = qs.filter(RawSQL(in_names, names_params, output_field=BooleanField()))  # noqa: S611 (constant)
+        sql, params = having.order_by().values("pk")[:1].query.sql_with_params()
+        return sql, tuple(params)
+
+    prefixed_sql, prefixed_params = any_of(starting, ())
+    near_params = (text, MISSPELT_SIMILARITY)
+    near_sql, near_any_params = any_of(similar, near_params)
     # The SQL text is the ORM's own compiled queries and constants; what the person typed is
     # only in the parameters.
-    sql = _SURNAMES_STARTING_WITH + f"SELECT EXISTS({whole_sql}), {names}, EXISTS({prefixed_sql})"
+    ctes = ", ".join(_SURNAMES_STARTING_WITH.format(cte=cte) for cte in ("surnames", "nearby"))
+    answers = ", ".join(
+        [
+            f"EXISTS({whole_sql})",
+            starting,
+            f"EXISTS({prefixed_sql})",
+            "(SELECT count(*) FROM nearby)",
+            similar,
+            f"EXISTS({near_sql})",
+        ]
+    )
+    sql = f"WITH RECURSIVE {ctes} SELECT {answers}"
     params = (
-        organization_id, text, text, text,  # the first surname
-        organization_id,  # the next spelling of the same surname
-        organization_id, text, text,  # the next surname
-        SURNAME_PREFIX_MAX, *whole_params, *prefixed_params,
+        *_surnames_params(organization_id, text),
+        *_surnames_params(organization_id, text[:MISSPELT_PREFIX]),
+        *whole_params, *prefixed_params, *near_params, *near_any_params,
     )  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        has_whole, surnames, has_prefixed = cursor.fetchone()
+        has_whole, surnames, has_prefixed, nearby, near, has_near = cursor.fetchone()
     if has_whole:
         return whole
     if has_prefixed and len(surnames) <= SURNAME_PREFIX_MAX:
         return qs.filter(last_name__in=surnames)
+    if has_near and len(text) > MISSPELT_PREFIX and nearby <= SURNAME_PREFIX_MAX:
+        return qs.filter(last_name__in=near)
     return None
 
 

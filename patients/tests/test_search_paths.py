@@ -216,3 +216,16 @@ def test_the_broad_match_gathers_at_most_its_limit(location, make_staff, signed_
         PatientFactory(home_location=location, first_name="Quentin", last_name=f"Q{i}")
     shown = _all_pages(client, {"q": "quentin"})
     assert len(shown) == 4 and shown == sorted(shown, key=lambda name: (name[1], name[0]))
+
+
+def test_a_surname_misspelt_after_its_first_letters_lists_the_surnames_like_it(
+    location, make_staff, signed_in
+):
+    client = signed_in(make_staff(Role.EMPLOYEE, location))
+    for i in range(30):
+        PatientFactory(home_location=location, first_name=f"P{i:02d}", last_name="Rivera")
+    PatientFactory(home_location=location, first_name="Al", last_name="Rivers")
+    PatientFactory(home_location=location, first_name="Bo", last_name="Rice")
+    PatientFactory(home_location=location, first_name="Rivea", last_name="Ito")
+    shown = _all_pages(client, {"q": "Rivea"})
+    assert shown == [(f"P{i:02d}", "Rivera") for i in range(30)] + [("Al", "Rivers")]
