@@ -39,6 +39,11 @@ LOCATIONS = int(os.environ.get("BENCH_CAL_LOCATIONS", "3"))
 DAYS = int(os.environ.get("BENCH_CAL_DAYS", "730"))
 SOCKETS = int(os.environ.get("BENCH_CAL_SOCKETS", "50"))
 BOOKINGS = int(os.environ.get("BENCH_CAL_BOOKINGS", "20"))
+# An organization ``seed_schedule_scale`` loaded into the database DATABASE_URL names (the
+# 20 M-row table): measured there as "large", against a scratch database holding 1% of its
+# rows (5 locations of 500, same density) as "small". BENCH_CAL_LIVE=0 skips the sockets.
+EXISTING_ORG = os.environ.get("BENCH_CAL_ORG", "")
+LIVE = os.environ.get("BENCH_CAL_LIVE", "1") != "0"
 WAIT = 20.0  # seconds; only keeps a broken run from hanging
 
 
@@ -139,6 +144,42 @@ def _measure(scene: Scene) -> dict[str, tuple[float, float, int, int]]:
     return out
 
 
+def _report(small: Scene, figures: dict[str, dict[str, tuple[float, float, int, int]]]) -> None:
+    print(f"  {'case':<16} {'org':<6} {'p50 ms':>8} {'p95 ms':>8} {'SQL':>4} {'events':>7}")
+    for case in ("week view", "dispatch board"):
+        for label in ("small", "large"):
+            p50, p95, sql, shown = figures[label][case]
+            print(f"  {case:<16} {label:<6} {p50:8.1f} {p95:8.1f} {sql:4d} {shown:7d}")
+        ratio = figures["large"][case][1] / figures["small"][case][1]
+        print(f"  {case:<16} p95 large/small: {ratio:.2f}x")
+
+
+def _existing_large() -> tuple[dict[str, tuple[float, float, int, int]], int]:
+    """The loaded organization in the database we were pointed at (before the scratch one)."""
+    from django.db import connection
+
+    large = Scene(EXISTING_ORG, "large")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE relname = 'scheduling_appointment'"
+        )
+        table = cursor.fetchone()[0]
+    print(f"  large: {EXISTING_ORG}, {large.rows:,} appointments (table ~{table:,} rows)")
+    return _measure(large), large.rows
+
+
+def _small_of_existing(large: dict[str, tuple[float, float, int, int]], rows: int) -> None:
+    from scheduling.management.commands.seed_schedule_scale import schedule_seed
+
+    tag = f"{random.getrandbits(24):x}"
+    started = time.perf_counter()
+    schedule_seed(slug=f"bench-cal-small-{tag}", locations=5, days=730)
+    print(f"  small loaded in {time.perf_counter() - started:.0f} s")
+    small = Scene(f"bench-cal-small-{tag}", "small")
+    print(f"  small: {small.rows:,} appointments (5 locations, {small.rows / rows:.1%})")
+    _report(small, {"small": _measure(small), "large": large})
+
+
 def _views() -> None:
     from scheduling.management.commands.seed_schedule_scale import schedule_seed
 
@@ -158,14 +199,7 @@ def _views() -> None:
         f"  large: {large.rows:,} appointments ({LOCATIONS} locations x 20 technicians x {DAYS} d);"
         f" small: {small.rows:,} ({small.rows / large.rows:.1%} of it)"
     )
-    figures = {scene.label: _measure(scene) for scene in (small, large)}
-    print(f"  {'case':<16} {'org':<6} {'p50 ms':>8} {'p95 ms':>8} {'SQL':>4} {'events':>7}")
-    for case in ("week view", "dispatch board"):
-        for label in ("small", "large"):
-            p50, p95, sql, shown = figures[label][case]
-            print(f"  {case:<16} {label:<6} {p50:8.1f} {p95:8.1f} {sql:4d} {shown:7d}")
-        ratio = figures["large"][case][1] / figures["small"][case][1]
-        print(f"  {case:<16} p95 large/small: {ratio:.2f}x")
+    _report(small, {scene.label: _measure(scene) for scene in (small, large)})
 
 
 # ---------------------------------------------------------------- live update over 50 sockets
@@ -318,10 +352,17 @@ def run() -> None:
     app.conf.task_default_queue = queue
 
     original = connection.settings_dict["NAME"]
+    large, large_rows = _existing_large() if EXISTING_ORG else (None, 0)
+    if large is not None:
+        connection.close()
     connection.settings_dict["TEST"]["NAME"] = f"tandem_bench_calendar_{os.getpid()}"
     name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
-        _views()
-        _live_run(name)
+        if large is not None:
+            _small_of_existing(large, large_rows)
+        else:
+            _views()
+        if LIVE:
+            _live_run(name)
     finally:
         connection.creation.destroy_test_db(original, verbosity=0)

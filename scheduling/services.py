@@ -504,7 +504,7 @@ def appointment_book(
         ends_at=ends_at,
     )
     appointment = Appointment(
-        organization_id=location.organization_id,
+        organization=_organization_of(location, actor),
         location=location,
         patient=patient,
         type=type,
@@ -520,6 +520,16 @@ def appointment_book(
     _check_and_save(appointment, patient=patient, create=True)
     _after_booking(actor=actor, appointment=appointment)
     return appointment
+
+
+def _organization_of(location: Location, actor: User | None) -> Organization:
+    """The location's organization without a query when one is at hand (the audit row and
+    the event both read it): the location's own, else the acting user's (the same one)."""
+    if type(location).organization.is_cached(location):
+        return location.organization
+    if actor is not None and actor.organization_id == location.organization_id:
+        return actor.organization  # type: ignore[return-value]
+    return location.organization
 
 
 def _check_and_save(
