@@ -277,6 +277,7 @@ def asgi_serve(port: int, database: str, layer: str, prefix: str) -> None:
     from django.conf import settings
 
     settings.DATABASES["default"]["NAME"] = database
+    settings.DEBUG = False  # as in production: no per-query bookkeeping
     hosts = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
     config: dict[str, object] = {"hosts": hosts, "prefix": prefix}
     if layer == "core":

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
@@ -640,6 +640,10 @@ RULES: dict[str, Rule] = {
     "SIGNATURE_SUBMITTED": Rule(PATIENT, _signature_submitted),
     "STEP_READY": Rule(PATIENT, _step_ready),
 }
+# Where each screen points (step, highlight, focus), not what the patient answered: a database
+# crash may forget the last fraction of a second of these, so their commits skip the wait for
+# the disk (synchronous_commit off for that transaction; never torn, only possibly lost).
+POINTER_ONLY = frozenset({"NAVIGATE", "HIGHLIGHT_FIELD", "CLEAR_HIGHLIGHT", "FIELD_FOCUS"})
 # Commands that end the session go through services (they also write the record).
 ENDING = frozenset({"END_SESSION", "COMPLETE"})
 STAFF_ONLY = frozenset({*(k for k, r in RULES.items() if r.role == STAFF), *ENDING})
@@ -726,6 +730,8 @@ def message_apply(
                 }
             if session.status != SessionStatus.ACTIVE:
                 raise Refused("This session has ended.")
+            if kind in POINTER_ONLY:
+                commit_without_disk_wait()
             if role == PATIENT and not _device_live(session, device_id):
                 raise Refused("This device is no longer paired with the session.")
             ctx = context_for(session)
@@ -757,6 +763,12 @@ def applied_ack(
         SessionMessage.objects.create(
             session=session, client_id=client_id, type=kind, role=by, version=session.version
         )
+
+
+def commit_without_disk_wait() -> None:
+    """The current transaction commits without waiting for its WAL to reach the disk."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO off")
 
 
 def _device_live(session: GuidedSession, device_id: int | None) -> bool:

@@ -353,6 +353,7 @@ def presence_update(*, session_id: int, role: str, channel: str, joined: bool) -
         entry["status"] = status
         entry["since"] = timezone.now().isoformat()
     session.presence = {**session.presence, role: entry}
+    protocol.commit_without_disk_wait()  # who is connected now; a crash makes it moot anyway
     if changed_status and session.status == SessionStatus.ACTIVE:
         protocol.publish(
             session,

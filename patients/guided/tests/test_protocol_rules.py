@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from patients.guided import protocol
 from patients.guided.models import GuidedSession, SessionMessage, SessionStatus
@@ -382,3 +383,21 @@ def test_end_session_revokes_the_device(paired):
     session.refresh_from_db()
     assert session.status == SessionStatus.ENDED
     assert session.tokens.filter(revoked_at__isnull=True).count() == 0
+
+
+def _synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return str(cursor.fetchone()[0])
+
+
+def test_answers_wait_for_the_disk_and_pointer_moves_do_not(paired):
+    # The test runs in one transaction, so a SET LOCAL made by a command stays visible here.
+    session, _raw, staff = paired
+    assert _synchronous_commit() == "on"
+    ok(patient_do(session, "FIELD_CHANGED", field="first_name", value="Ana"))
+    assert _synchronous_commit() == "on"  # what the patient answered is durable at ACK
+    assert_refused(session, staff_do(session, staff, "HIGHLIGHT_FIELD", field="city"), "invalid")
+    assert _synchronous_commit() == "on"  # a refused command leaves nothing behind
+    ok(staff_do(session, staff, "HIGHLIGHT_FIELD", field="last_name"))
+    assert _synchronous_commit() == "off"
