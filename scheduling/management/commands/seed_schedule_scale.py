@@ -19,13 +19,14 @@ local time; 30-60 minutes long), each with a patient of the location. Past visit
 fulfilled (some cancelled or no-shows), future ones booked. Technician, patient and room never
 overlap by construction, so the exclusion constraints stay in place and are satisfied.
 
-Choices made for speed, visible in the data: the appointments are made inside PostgreSQL by one
-``INSERT … SELECT`` over ``generate``-style cross products per 10 locations (no row passes
-through Python: ~20x the old COPY loader), with ``session_replication_role = replica`` (no
-pghistory rows, no foreign-key triggers: consistent by construction); ``--defer-indexes``
-drops the secondary indexes and the exclusion constraints first and adds them back at the end,
-which validates every row against them. No reminder rows and no rooms (the room constraint is
-partial and stays empty): run it offline.
+Choices made for speed, visible in the data: the appointments are made inside PostgreSQL by
+one ``INSERT … SELECT`` over the cross product technicians x days x grid starts per 10
+locations (no row passes through Python: ~13,000 rows/s at nice 19 on the loaded 2-core
+machine, against 2,000-3,000/s for the old COPY loader), with ``session_replication_role =
+replica`` (no pghistory rows, no foreign-key triggers: consistent by construction);
+``--defer-indexes`` drops the secondary indexes and the exclusion constraints first and adds
+them back at the end, which validates every row against them. No reminder rows and no rooms
+(the room constraint is partial and stays empty): run it offline.
 """
 
 from __future__ import annotations
