@@ -61,7 +61,7 @@ def _timed(fn: Callable[[], Any]) -> float:
 class Scene:
     """One organization's first location, a signed-in employee there, and its technicians."""
 
-    def __init__(self, slug: str, label: str) -> None:
+    def __init__(self, slug: str, label: str, **user: Any) -> None:
         from django.test import Client
 
         from clinic.models import Location, Role
@@ -74,7 +74,7 @@ class Scene:
         assert location is not None
         self.location = location
         self.zone = ZoneInfo(location.timezone)
-        self.user = staff_user(role=Role.EMPLOYEE, location=location)
+        self.user = staff_user(role=Role.EMPLOYEE, location=location, **user)
         self.client = sign_in(Client(SERVER_NAME="localhost"), self.user)
         self.rows = Appointment.objects.filter(organization_id=location.organization_id).count()
 
@@ -158,7 +158,8 @@ def _existing_large() -> tuple[dict[str, tuple[float, float, int, int]], int]:
     """The loaded organization in the database we were pointed at (before the scratch one)."""
     from django.db import connection
 
-    large = Scene(EXISTING_ORG, "large")
+    # A database kept between runs: the signed-in employee of each run needs its own e-mail.
+    large = Scene(EXISTING_ORG, "large", email=f"bench-cal-{random.getrandbits(32):x}@example.test")
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT reltuples::bigint FROM pg_class WHERE relname = 'scheduling_appointment'"
@@ -354,7 +355,11 @@ def run() -> None:
     original = connection.settings_dict["NAME"]
     large, large_rows = _existing_large() if EXISTING_ORG else (None, 0)
     if large is not None:
+        # The scratch database gets connections of its own (the daphne child is forked with
+        # whatever pool this process holds).
         connection.close()
+        if hasattr(connection, "close_pool"):
+            connection.close_pool()
     connection.settings_dict["TEST"]["NAME"] = f"tandem_bench_calendar_{os.getpid()}"
     name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     try:
