@@ -102,9 +102,12 @@ def test_incremental_sync_applies_history_without_listing_the_mailbox(
     assert GmailLabel.objects.get(mailbox=mailbox, gmail_id=label).name == "Resupply"
     reply = GmailMessage.objects.get(gmail_id=second.id)
     assert reply.thread_id == row.thread_id and reply.message.patient == patient
-    # New mail is announced to open pages (ids only); the first full sync announced nothing.
-    events = OutboxEvent.objects.filter(name="comms.message_changed")
-    assert [e.payload for e in events] == [{"message": str(reply.message.public_id)}]
+    # New mail, and mail read in Gmail, are announced to open pages (ids only); the first full
+    # sync announced nothing.
+    events = OutboxEvent.objects.filter(name="comms.message_changed").order_by("id")
+    assert sorted((e.realtime[0][1]["change"], e.payload["message"]) for e in events) == sorted(
+        [("read", str(row.message.public_id)), ("received", str(reply.message.public_id))]
+    )
     assert not GmailMessage.objects.filter(gmail_id=gone.id).exists()
 
 

@@ -148,7 +148,12 @@ def test_mark_read_and_archive(signed_in, staff, patient):
     _receive(patient)
     conversation = Conversation.objects.get(patient=patient)
     client = signed_in(staff)
-    assert client.get("/comms/inbox/counts/").json() == {"patients": 1, "unassigned": 0, "total": 1}
+    assert client.get("/comms/inbox/counts/").json() == {
+        "patients": 1,
+        "unassigned": 0,
+        "email": 0,
+        "total": 1,
+    }
     assert client.post(f"/comms/conversations/{conversation.public_id}/read/").status_code == 302
     conversation.refresh_from_db()
     assert conversation.unread_count == 0

@@ -88,7 +88,7 @@ def test_a_status_change_reaches_open_timelines_live(staff, patient, celery_work
     only), and the change is on the patient's timeline."""
     import asyncio
 
-    from asgiref.sync import async_to_sync
+    from asgiref.sync import async_to_sync, sync_to_async
     from channels.layers import get_channel_layer
 
     from clinic.models import RealtimeStream
@@ -96,16 +96,18 @@ def test_a_status_change_reaches_open_timelines_live(staff, patient, celery_work
     from patients.services import allowed_transitions, patient_status_change
 
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(comms_group(patient.organization_id), channel)
     to = allowed_transitions(patient.status)[0]
 
-    patient_status_change(actor=staff, patient=patient, to=to, reason="Called the patient")
-
-    async def receive() -> dict:
+    async def scenario() -> dict:
+        # One event loop for the whole exchange (a pub/sub layer keeps channels per loop).
+        channel = await layer.new_channel()
+        await layer.group_add(comms_group(patient.organization_id), channel)
+        await sync_to_async(patient_status_change)(
+            actor=staff, patient=patient, to=to, reason="Called the patient"
+        )
         return await asyncio.wait_for(layer.receive(channel), 30)  # only against a hang
 
-    received = async_to_sync(receive)()
+    received = async_to_sync(scenario)()
     message = received["message"]
     assert message["type"] == "comms.changed" and message["change"] == "patient_status"
     assert message["patient"] == str(patient.public_id)

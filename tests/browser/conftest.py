@@ -36,8 +36,21 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
 def _use_database(name: str) -> None:
     """In the server process: talk to the test database this test process is using."""
     from django.conf import settings
+    from django.db import connections
 
     settings.DATABASES["default"]["NAME"] = name
+    # The forked server must not use the connection pool it inherited: its connections are the
+    # test process's own sockets (both would read each other's replies and hang). Set it aside,
+    # unused and unclosed (closing, or letting it be collected, would end the test process's
+    # sessions); the server makes its own pool on first use.
+    for conn in connections.all():
+        pools = getattr(type(conn), "_connection_pools", None)
+        if pools:
+            _INHERITED_POOLS.append(dict(pools))
+            pools.clear()
+
+
+_INHERITED_POOLS: list[dict[str, Any]] = []
 
 
 @pytest.fixture
