@@ -282,7 +282,8 @@ def asgi_serve(port: int, database: str, layer: str, prefix: str) -> None:
     config: dict[str, object] = {"hosts": hosts, "prefix": prefix}
     if layer == "core":
         config.update(capacity=1000, expiry=30)
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": LAYERS[layer], "CONFIG": config}}
+    chosen = {"BACKEND": LAYERS[layer], "CONFIG": config}
+    settings.CHANNEL_LAYERS = {"default": chosen, "guided": chosen}
     uvicorn.run(
         "config.asgi:application",
         host="127.0.0.1",

@@ -17,6 +17,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connection, transaction
 
 _GROUP_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
@@ -85,9 +86,11 @@ def user_sessions_check(user_id: int) -> None:
     """
 
     def send() -> None:
-        layer = get_channel_layer()
-        if layer is not None:
-            async_to_sync(layer.group_send)(user_group(user_id), {"type": SESSION_CHECK})
+        # Every layer: some sockets (the guided console) listen on a layer of their own.
+        for alias in settings.CHANNEL_LAYERS:
+            layer = get_channel_layer(alias)
+            if layer is not None:
+                async_to_sync(layer.group_send)(user_group(user_id), {"type": SESSION_CHECK})
 
     transaction.on_commit(send)
 

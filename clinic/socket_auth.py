@@ -7,6 +7,8 @@ audited. Consumers then find ``scope["user"]`` to be a verified, active staff us
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import import_module
 from typing import Any
 from urllib.parse import urlsplit
@@ -104,10 +106,9 @@ def session_still_valid(session_key: str | None, user_id: int) -> bool:
     return _session_fresh(data) and _otp_verified(data, user)
 
 
-@database_sync_to_async
-def _check_and_audit(scope: dict[str, Any]) -> Any:
-    from clinic.services.audit import audit_record
-
+@contextmanager
+def socket_request_context(scope: dict[str, Any]) -> Iterator[None]:
+    """The client's IP and user agent for audit rows written while a socket is checked."""
     headers = dict(scope.get("headers") or [])
     client = scope.get("client") or [None]
     token = context.activate(
@@ -118,6 +119,16 @@ def _check_and_audit(scope: dict[str, Any]) -> Any:
         )
     )
     try:
+        yield
+    finally:
+        context.reset(token)
+
+
+@database_sync_to_async
+def _check_and_audit(scope: dict[str, Any]) -> Any:
+    from clinic.services.audit import audit_record
+
+    with socket_request_context(scope):
         if not _origin_allowed(scope):
             audit_record(actor=None, action="realtime.refused", details={"reason": "origin"})
             return None
@@ -127,8 +138,6 @@ def _check_and_audit(scope: dict[str, Any]) -> Any:
             actor = raw_user if raw_user is not None and raw_user.is_authenticated else None
             audit_record(actor=actor, action="realtime.refused", details={"reason": "session"})
         return user
-    finally:
-        context.reset(token)
 
 
 class _Guard:

@@ -19,7 +19,8 @@ STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.Static
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"
 # Tests use their own Redis databases so a running `make run` is never disturbed.
 CACHES["default"]["LOCATION"] = redis_db_url(REDIS_URL, 3)
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [channel_layer_host(redis_db_url(REDIS_URL, 4))]
+for _layer in CHANNEL_LAYERS.values():
+    _layer["CONFIG"]["hosts"] = [channel_layer_host(redis_db_url(REDIS_URL, 4))]
 CELERY_BROKER_URL = celery_url(redis_db_url(REDIS_URL, 5))
 CELERY_BEAT_SCHEDULE = {}
 LOGGING["root"]["level"] = "WARNING"
@@ -34,6 +35,7 @@ DATABASES["default"]["TEST"] = {
 if TEST_RUN_SUFFIX:
     CACHES["default"]["KEY_PREFIX"] = TEST_RUN_SUFFIX
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"asgi{TEST_RUN_SUFFIX}"
+    CHANNEL_LAYERS["guided"]["CONFIG"]["prefix"] = f"guided{TEST_RUN_SUFFIX}"
     CELERY_TASK_DEFAULT_QUEUE = f"celery{TEST_RUN_SUFFIX}"
 
 # Serve static files straight from the finders; no collectstatic needed outside production.

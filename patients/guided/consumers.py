@@ -21,7 +21,7 @@ from clinic.realtime import SESSION_CHECK, user_group
 from clinic.socket_auth import REFUSED_CLOSE_CODE, session_still_valid
 
 from . import protocol
-from .protocol import DEVICE_REVOKED, PATIENT, STAFF, patient_group, staff_group
+from .protocol import DEVICE_REVOKED, GUIDED_LAYER, PATIENT, STAFF, patient_group, staff_group
 from .services import presence_update
 
 MAX_CLIENT_MESSAGE = 16 * 1024
@@ -38,6 +38,7 @@ def _db(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class _GuidedConsumer(AsyncJsonWebsocketConsumer):
+    channel_layer_alias = GUIDED_LAYER
     role: str
     session_id: int
     group: str

@@ -31,6 +31,7 @@ from .steps import MAX_VALUE, NAVIGABLE, Form, form_build, is_asked, mask, step_
 if TYPE_CHECKING:
     from clinic.models import User
 
+GUIDED_LAYER = "guided"  # the channel layer alias of the guided sockets (settings)
 STAFF = "staff"
 PATIENT = "patient"
 SERVER = "server"
@@ -332,7 +333,7 @@ def _send_after_commit(messages: Outgoing) -> None:
         return
 
     def send() -> None:
-        layer = get_channel_layer()
+        layer = get_channel_layer(GUIDED_LAYER)
         if layer is None:
             return
         for group, message in messages:

@@ -9,8 +9,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.http.cookie import parse_cookie
 
-from clinic import context
-from clinic.socket_auth import REFUSED_CLOSE_CODE, origin_allowed
+from clinic.socket_auth import REFUSED_CLOSE_CODE, origin_allowed, socket_request_context
 
 DEVICE_COOKIE = "guided_device"
 DEVICE_COOKIE_PATH = "/guided/device/"
@@ -29,16 +28,7 @@ def _check_and_audit(scope: dict[str, Any]) -> Any:
 
     from .services import device_from_token
 
-    headers = dict(scope.get("headers") or [])
-    client = scope.get("client") or [None]
-    token = context.activate(
-        context.RequestContext(
-            request_id="",
-            ip=client[0],
-            user_agent=headers.get(b"user-agent", b"").decode("latin1")[:256],
-        )
-    )
-    try:
+    with socket_request_context(scope):
         if not origin_allowed(scope):
             audit_record(actor=None, action="realtime.refused", details={"reason": "origin"})
             return None
@@ -46,8 +36,6 @@ def _check_and_audit(scope: dict[str, Any]) -> Any:
         if device is None:
             audit_record(actor=None, action="realtime.refused", details={"reason": "device_token"})
         return device
-    finally:
-        context.reset(token)
 
 
 class DeviceSocketGuard:
