@@ -96,3 +96,23 @@ class RejectNullBytesMiddleware:
 
 def _has_nul(data: QueryDict) -> bool:
     return any("\x00" in key or any("\x00" in v for v in values) for key, values in data.lists())
+
+
+class ApplicationErrorMiddleware:
+    """The last net under every view: a service's refusal (``ApplicationError``) that a view let
+    through is answered with its own message and status (400/403/404/409), never a 500. Views
+    still translate refusals themselves where a form can show the message in place."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from clinic.errors import ApplicationError
+        from clinic.views.errors import application_error
+
+        if isinstance(exception, ApplicationError):
+            return application_error(request, exception)
+        return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from clinic.errors import ApplicationError
+
 
 def _wants_json(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
@@ -50,6 +52,20 @@ def server_error(request: HttpRequest) -> HttpResponse:
         "The team has been told. Please try again in a minute.",
         "server_error",
     )
+
+
+_REFUSED_TITLES = {
+    400: "That could not be done",
+    403: "Not available",
+    404: "Not found",
+    409: "That changed in the meantime",
+}
+
+
+def application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
+    """A service's refusal that its view did not translate: its own message, its own status."""
+    status = exc.status if exc.status in _REFUSED_TITLES else 400
+    return _error(request, status, _REFUSED_TITLES[status], exc.message, exc.code)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "clinic.middleware.ApplicationErrorMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -135,7 +136,15 @@ CHANNEL_LAYERS: dict[str, Any] = {
             "capacity": 1000,
             "expiry": 30,
         },
-    }
+    },
+    # Guided sessions: Redis PUBLISH/SUBSCRIBE, one subscription per process. With 50 paired
+    # sessions the core layer (a list per channel, blocking pops) fell seconds behind and ran out
+    # of Redis connections (docs/benchmarks.md, "Guided sessions"); their events are versioned
+    # and a socket that misses one refetches a snapshot, so its buffering is not needed.
+    "guided": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [channel_layer_host(redis_db_url(REDIS_URL, 1))], "prefix": "guided"},
+    },
 }
 
 
