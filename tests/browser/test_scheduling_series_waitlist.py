@@ -20,13 +20,13 @@ from scheduling.models import Appointment, AppointmentState, RecurringSeries, Wa
 from scheduling.services import appointment_book, appointment_cancel
 from scheduling.tests.factories import AppointmentFactory
 from tests.browser.conftest import browser  # noqa: F401
-from tests.browser.conftest import live_asgi as _conftest_live_asgi
 from tests.browser.test_scheduling_calendar import (  # noqa: F401
     DESKTOP,
     PHONE,
     SHOTS,
     _orm_beside_playwright,
     console_errors,
+    live_asgi,
     open_as,
     scene,
 )
@@ -43,19 +43,6 @@ def _local(where, days, hour):
     return datetime.datetime.combine(day, datetime.time(hour), tzinfo=where["zone"])
 
 
-@pytest.fixture
-def live_asgi(transactional_db):
-    """conftest's daphne child, started after this process's connection pool is closed: a
-    forked child that inherits the pool's open sockets talks on the same PostgreSQL sessions
-    as the test (interleaved replies, sessions closed under the other's feet)."""
-    from django.db import connection
-
-    connection.close()
-    if hasattr(connection, "close_pool"):
-        connection.close_pool()
-    yield from _conftest_live_asgi.__wrapped__(transactional_db)
-
-
 def _no_horizontal_scroll(page):
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
@@ -63,7 +50,7 @@ def _no_horizontal_scroll(page):
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
 def test_a_series_is_checked_date_by_date_then_booked_and_cut_short(
     browser,  # noqa: F811
-    live_asgi,
+    live_asgi,  # noqa: F811
     scene,  # noqa: F811
     viewport,
 ):
@@ -132,7 +119,7 @@ def test_a_series_is_checked_date_by_date_then_booked_and_cut_short(
 @pytest.mark.parametrize("viewport", ["phone", "desktop"])
 def test_the_waitlist_on_a_phone_add_then_accept_an_offer(
     browser,  # noqa: F811
-    live_asgi,
+    live_asgi,  # noqa: F811
     scene,  # noqa: F811
     viewport,
 ):
