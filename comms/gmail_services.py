@@ -1,5 +1,5 @@
 """Writes and workflows of Gmail: connecting and disconnecting mailboxes, composing and
-replying from a patient's record (delivered by ``comms.services.message_deliver`` through the
+replying from a patient's record (delivered by ``comms.delivery.message_deliver`` through the
 Gmail gateway below), read / star changes pushed to Gmail, attachments saved as patient
 documents, and linking an unassigned email to a patient.
 
@@ -334,7 +334,7 @@ def _delivery_lock(message_id: int) -> bool:
 
 class GmailGateway:
     """Delivers email through the Gmail API (``users.messages.send``). Used by
-    ``comms.services.message_deliver`` for the email channel of organizations with a connected
+    ``comms.delivery`` for the email channel of organizations with a connected
     mailbox: composed emails go from the mailbox they were written in, others (reminders...)
     from the organization's shared mailbox."""
 
@@ -380,8 +380,8 @@ class GmailGateway:
     def send(self, message: Message) -> Any:
         from .gateways import GatewayError, SendResult
 
-        # message_deliver holds the message's row lock; this lock also keeps two deliveries of
-        # one message apart if a row lock was ever skipped.
+        # Delivery claimed the message (status "sending"); this lock also keeps two deliveries of
+        # one message apart if a claim was ever bypassed.
         if not _delivery_lock(message.pk):
             raise GatewayError("busy", "Being delivered by another worker.", transient=True)
         row = self._row_for(message)

@@ -234,7 +234,7 @@ class Conversation(PublicIdModel):
 
 class Message(PublicIdModel):
     """One message, in or out. Outbound rows are the outbox: written with a unique key, then
-    delivered by ``comms.tasks.message_deliver`` after commit."""
+    delivered after commit, in batches, by ``comms.delivery``."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     location = models.ForeignKey(
