@@ -26,8 +26,7 @@ from conftest import sign_in
 from patients.tests.factories import PatientFactory
 from scheduling.models import Appointment, AppointmentKind, AppointmentState
 from scheduling.tests.factories import AppointmentFactory, AppointmentTypeFactory, technician
-from tests.browser.conftest import browser, celery_queue, celery_worker  # noqa: F401
-from tests.browser.conftest import live_asgi as _conftest_live_asgi
+from tests.browser.conftest import browser, celery_queue, celery_worker, live_asgi  # noqa: F401
 
 pytestmark = [
     pytest.mark.browser,
@@ -40,19 +39,6 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 SHOTS = str(Path(tempfile.gettempdir()) / "scheduling-ui")
 TALL = {"width": 1280, "height": 1400}  # source and target of a drag both on screen
-
-
-@pytest.fixture
-def live_asgi(transactional_db):
-    """conftest's daphne child, started after this process's connection pool is closed: a
-    forked child that inherits the pool's open sockets talks on the same PostgreSQL sessions
-    as the test (interleaved replies, sessions closed under the other's feet)."""
-    from django.db import connection
-
-    connection.close()
-    if hasattr(connection, "close_pool"):
-        connection.close_pool()
-    yield from _conftest_live_asgi.__wrapped__(transactional_db)
 
 
 @pytest.fixture(autouse=True)
@@ -153,7 +139,7 @@ def drag(page, public_id, to_time):
 
 def test_two_windows_one_books_moves_and_cancels_the_other_sees_it_live(
     browser,  # noqa: F811
-    live_asgi,
+    live_asgi,  # noqa: F811
     celery_worker,  # noqa: F811
     scene,
 ):
@@ -248,7 +234,7 @@ def test_two_windows_one_books_moves_and_cancels_the_other_sees_it_live(
 
 def test_screens_of_the_calendar_views_desktop_and_phone(
     browser,  # noqa: F811
-    live_asgi,
+    live_asgi,  # noqa: F811
     scene,
 ):
     base = live_asgi
@@ -281,7 +267,7 @@ def test_screens_of_the_calendar_views_desktop_and_phone(
 
 def test_a_technicians_day_on_a_phone_check_in_then_complete(
     browser,  # noqa: F811
-    live_asgi,
+    live_asgi,  # noqa: F811
     scene,
 ):
     base = live_asgi

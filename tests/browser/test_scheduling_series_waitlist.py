@@ -19,14 +19,13 @@ from patients.tests.factories import PatientFactory
 from scheduling.models import Appointment, AppointmentState, RecurringSeries, WaitlistEntry
 from scheduling.services import appointment_book, appointment_cancel
 from scheduling.tests.factories import AppointmentFactory
-from tests.browser.conftest import browser  # noqa: F401
+from tests.browser.conftest import browser, live_asgi  # noqa: F401
 from tests.browser.test_scheduling_calendar import (  # noqa: F401
     DESKTOP,
     PHONE,
     SHOTS,
     _orm_beside_playwright,
     console_errors,
-    live_asgi,
     open_as,
     scene,
 )
