@@ -7,10 +7,11 @@ from __future__ import annotations
 import datetime
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.db.models import Q, QuerySet, Value
+from django.db.models import Model, Q, QuerySet, Value
 from django.db.models.functions import Concat
 from django.urls import reverse
 
@@ -22,7 +23,10 @@ from .models import ContactChannel, PatientFlag, PatientStatus, Payer, Physician
 # Ten digits standing alone: an NPI inside whatever is in the picker's box.
 _NPI_IN_TEXT = re.compile(r"(?<!\d)(\d{10})(?!\d)")
 _DOCTOR = re.compile(r"^dr\.?\s+", re.IGNORECASE)
+_EMAIL_IN_TEXT = re.compile(r"[^\s·]+@[^\s·]+")
 PICKER_TEXT_MAX = 200
+# A filter with at most this many choices is a plain <select>; with more, a picker.
+SELECT_MAX = 30
 
 
 def physician_label(physician: Physician) -> str:
@@ -31,49 +35,132 @@ def physician_label(physician: Physician) -> str:
     return f"{physician} · NPI {physician.npi}"
 
 
-class PhysicianPickerInput(forms.TextInput):
-    """A text box that a script turns into search-as-you-type suggestions from
-    ``patients:physician_lookup``. Without the script it is still a box where a name or an
-    NPI can be typed; the server resolves either (``PhysicianPickerField``). Rendering it
-    reads no physicians, however many the organization has."""
+def location_label(location: Location) -> str:
+    return location.name  # unique in an organization
 
-    template_name = "patients/widgets/physician_picker.html"
 
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        defaults = {"autocomplete": "off", "spellcheck": "false", "placeholder": "Name or NPI"}
-        super().__init__({**defaults, **(attrs or {})})
+def technician_label(user: User) -> str:
+    """A technician's name and email (two technicians may share a name; the email tells them
+    apart and is what the server goes by)."""
+    return f"{user.full_name} · {user.email}" if user.full_name else user.email
+
+
+class LookupInput(forms.Widget):
+    """A choice among an organization's rows, which may be many (locations, technicians,
+    referring physicians). With at most ``select_max`` rows it is a plain <select>; with more,
+    a text box that ``static/src/picker.js`` turns into search-as-you-type suggestions from
+    ``lookup_url_name`` (a JSON endpoint). Without the script the box still takes a name (or
+    an NPI, an email) and the server resolves it (``LookupField``). Rendering reads at most
+    ``select_max + 1`` rows, however many the organization has (none when ``select_max`` is 0)."""
+
+    template_name = "patients/widgets/lookup.html"
+
+    def __init__(
+        self,
+        *,
+        lookup_url_name: str,
+        label: Callable[[Any], str],
+        noun: str,
+        select_max: int = 0,
+        empty_label: str = "",
+        attrs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(attrs)
+        self.lookup_url_name = lookup_url_name
+        self.label = label
+        self.noun = noun
+        self.select_max = select_max
+        self.empty_label = empty_label
+        self.placeholder = empty_label
+        self.queryset: QuerySet[Any] | None = None
 
     def format_value(self, value: Any) -> str | None:
-        if isinstance(value, Physician):
-            return physician_label(value)
+        if isinstance(value, Model):
+            return self.label(value)
         return super().format_value(value)
 
+    def _options(self, value: Any) -> list[dict[str, Any]] | None:
+        """The <select>'s options, or None when there are too many (the picker)."""
+        if not self.select_max or self.queryset is None:
+            return None
+        rows = list(self.queryset[: self.select_max + 1])
+        if len(rows) > self.select_max:
+            return None
+        current = str(getattr(value, "public_id", value or ""))
+        return [
+            {
+                "value": str(row.public_id),
+                "label": self.label(row),
+                "selected": str(row.public_id) == current,
+            }
+            for row in rows
+        ]
+
     def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        options = self._options(value)
         context = super().get_context(name, value, attrs)
-        context["widget"]["lookup_url"] = reverse("patients:physician_lookup")
+        widget = context["widget"]
+        widget["options"] = options
+        widget["empty_label"] = self.empty_label
+        widget["placeholder"] = self.placeholder
+        widget["noun"] = self.noun
+        if options is None:
+            widget["lookup_url"] = reverse(self.lookup_url_name)
         return context
 
 
-class PhysicianPickerField(forms.Field):
-    """One referring physician of ``queryset``, given as what the picker put in the box (its
-    label, with the NPI), an NPI, a public id (links, older pages) or a name typed by hand
-    ("Dr Ana Ruiz", "Ruiz"), which must then match exactly one physician."""
+class LookupField(forms.Field):
+    """One row of ``queryset``, given as a public id (the <select>, links, older pages) or as
+    text: what the picker put in its box (the row's label) or what was typed by hand, which
+    ``match_text`` resolves and must then match exactly one row."""
 
-    widget = PhysicianPickerInput
+    noun = "item"
+    lookup_url_name = ""
+    row_label: Callable[[Any], str] = staticmethod(str)
     default_error_messages = {
-        "too_long": "That is too long for a physician's name or NPI.",
-        "none": "No referring physician matches “%(text)s”. Type part of the name or the NPI "
-        "and choose from the suggestions.",
-        "several": "Several referring physicians match “%(text)s”. Choose one from the "
-        "suggestions or type their NPI.",
+        "too_long": "That is too long.",
+        "none": "Nothing matches “%(text)s”. Type part of the name and choose from the "
+        "suggestions.",
+        "several": "Several match “%(text)s”. Choose one from the suggestions.",
     }
 
-    def __init__(self, queryset: QuerySet[Physician], **kwargs: Any) -> None:
-        kwargs.setdefault("help_text", "Start typing a name or an NPI, then choose.")
+    def __init__(
+        self,
+        queryset: QuerySet[Any],
+        *,
+        select_max: int = 0,
+        empty_label: str = "",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault(
+            "widget",
+            LookupInput(
+                lookup_url_name=self.lookup_url_name,
+                label=type(self).row_label,
+                noun=self.noun,
+                select_max=select_max,
+                empty_label=empty_label,
+            ),
+        )
         super().__init__(**kwargs)
         self.queryset = queryset
 
-    def clean(self, value: Any) -> Physician | None:
+    @property
+    def queryset(self) -> QuerySet[Any]:
+        return self._queryset
+
+    @queryset.setter
+    def queryset(self, queryset: QuerySet[Any]) -> None:
+        self._queryset = queryset
+        if isinstance(self.widget, LookupInput):
+            self.widget.queryset = queryset
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> LookupField:
+        result = super().__deepcopy__(memo)
+        result.queryset = self._queryset  # the copied widget gets it too
+        return result
+
+    def clean(self, value: Any) -> Any:
         text = " ".join(str(value or "").split())
         if not text:
             super().clean("")  # "This field is required." when it is
@@ -87,34 +174,89 @@ class PhysicianPickerField(forms.Field):
         code = "several" if found else "none"
         raise forms.ValidationError(self.error_messages[code], code=code, params={"text": shown})
 
-    def _matching(self, text: str) -> QuerySet[Physician]:
+    def _matching(self, text: str) -> QuerySet[Any]:
         try:
             return self.queryset.filter(public_id=uuid.UUID(text))
         except ValueError:
-            pass
+            return self.match_text(self.queryset, text)
+
+    def match_text(self, queryset: QuerySet[Any], text: str) -> QuerySet[Any]:
+        raise NotImplementedError
+
+
+class PhysicianPickerField(LookupField):
+    """A referring physician: the picker's label (with the NPI), an NPI, a public id or a name
+    typed by hand ("Dr Ana Ruiz", "Ruiz"). Always the picker: rendering reads no physicians."""
+
+    noun = "physician"
+    lookup_url_name = "patients:physician_lookup"
+    row_label = staticmethod(physician_label)
+    default_error_messages = {
+        "too_long": "That is too long for a physician's name or NPI.",
+        "none": "No referring physician matches “%(text)s”. Type part of the name or the NPI "
+        "and choose from the suggestions.",
+        "several": "Several referring physicians match “%(text)s”. Choose one from the "
+        "suggestions or type their NPI.",
+    }
+
+    def __init__(self, queryset: QuerySet[Physician], **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "Start typing a name or an NPI, then choose.")
+        super().__init__(queryset, **kwargs)
+        self.widget.attrs.setdefault("placeholder", "Name or NPI")
+
+    def match_text(self, queryset: QuerySet[Any], text: str) -> QuerySet[Any]:
         npi = _NPI_IN_TEXT.search(text)
         if npi:
-            return self.queryset.filter(npi=npi.group(1))
+            return queryset.filter(npi=npi.group(1))
         name = _DOCTOR.sub("", text.split(" (")[0]).strip()
         full_name = Concat("first_name", Value(" "), "last_name")
-        return self.queryset.alias(full_name=full_name).filter(
+        return queryset.alias(full_name=full_name).filter(
             Q(full_name__iexact=name) | Q(last_name__iexact=name)
         )
+
+
+class LocationLookupField(LookupField):
+    """A location: a <select> for a few, the picker (by name) for many."""
+
+    noun = "location"
+    lookup_url_name = "patients:location_lookup"
+    row_label = staticmethod(location_label)
+    default_error_messages = {
+        "too_long": "That is too long for a location's name.",
+        "none": "No location matches “%(text)s”. Type part of its name and choose from the "
+        "suggestions.",
+        "several": "Several locations match “%(text)s”. Choose one from the suggestions.",
+    }
+
+    def match_text(self, queryset: QuerySet[Any], text: str) -> QuerySet[Any]:
+        return queryset.filter(name__iexact=text)
+
+
+class TechnicianLookupField(LookupField):
+    """A field technician: a <select> for a few, the picker (by name or email) for many."""
+
+    noun = "technician"
+    lookup_url_name = "patients:technician_lookup"
+    row_label = staticmethod(technician_label)
+    default_error_messages = {
+        "too_long": "That is too long for a technician's name or email.",
+        "none": "No technician matches “%(text)s”. Type part of the name and choose from the "
+        "suggestions.",
+        "several": "Several technicians match “%(text)s”. Choose one from the suggestions or "
+        "type their email.",
+    }
+
+    def match_text(self, queryset: QuerySet[Any], text: str) -> QuerySet[Any]:
+        email = _EMAIL_IN_TEXT.search(text)
+        if email:
+            return queryset.filter(email__iexact=email.group(0))
+        return queryset.filter(full_name__iexact=text)
 
 
 class PayerChoiceField(forms.ModelChoiceField):
     def __init__(self, queryset: QuerySet[Payer], **kwargs: Any) -> None:
         kwargs.setdefault("to_field_name", "public_id")
         super().__init__(queryset=queryset, **kwargs)
-
-
-class TechnicianChoiceField(forms.ModelChoiceField):
-    def __init__(self, queryset: QuerySet[User], **kwargs: Any) -> None:
-        kwargs.setdefault("to_field_name", "public_id")
-        super().__init__(queryset=queryset, **kwargs)
-
-    def label_from_instance(self, obj: Any) -> str:
-        return str(obj.full_name or obj.email)
 
 
 class PatientFilterForm(forms.Form):
@@ -133,8 +275,12 @@ class PatientFilterForm(forms.Form):
     status = forms.ChoiceField(
         label="Status", required=False, choices=[("", "Any status"), *PatientStatus.choices]
     )
-    location = LocationChoiceField(
-        Location.objects.none(), label="Location", required=False, empty_label="Any location"
+    location = LocationLookupField(
+        Location.objects.none(),
+        label="Location",
+        required=False,
+        select_max=SELECT_MAX,
+        empty_label="Any location",
     )
     flag = forms.ChoiceField(
         label="Flag", required=False, choices=[("", "Any flag"), *PatientFlag.choices]
@@ -145,8 +291,12 @@ class PatientFilterForm(forms.Form):
     payer = PayerChoiceField(
         Payer.objects.none(), label="Insurance", required=False, empty_label="Any payer"
     )
-    technician = TechnicianChoiceField(
-        User.objects.none(), label="Technician", required=False, empty_label="Any technician"
+    technician = TechnicianLookupField(
+        User.objects.none(),
+        label="Technician",
+        required=False,
+        select_max=SELECT_MAX,
+        empty_label="Any technician",
     )
     sort = forms.ChoiceField(
         label="Sort by",
@@ -352,10 +502,13 @@ def patient_filter_form(user: User, data: Any) -> tuple[PatientFilterForm, dict[
     if form.is_bound:
         form.is_valid()  # shows errors; the filters that are valid still apply
         cleaned = form.cleaned_data
-        physician = cleaned.get("physician")
-        if physician is not None:
-            # Show the physician as the picker does, whatever form the link gave.
-            shown = dict(form.data.items())
-            shown["physician"] = physician_label(physician)
-            form.data = shown
+        chosen = {
+            name: cleaned[name]
+            for name in ("location", "physician", "technician")
+            if cleaned.get(name) is not None
+        }
+        if chosen:
+            # Show a choice as its field does (the picker's label, the <select>'s option),
+            # whatever form the link gave.
+            form.data = {**dict(form.data.items()), **chosen}
     return form, cleaned

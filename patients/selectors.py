@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -81,6 +83,29 @@ def physicians_matching(user: User, text: str) -> QuerySet[Physician]:
     return qs
 
 
+def _each_word(qs: QuerySet[Any], text: str, match: Callable[[str], Q]) -> QuerySet[Any]:
+    for word in text.split():
+        qs = qs.filter(match(word))
+    return qs
+
+
+def locations_matching(user: User, text: str) -> QuerySet[Location]:
+    """The locations ``user`` may filter by whose name holds every word of ``text``, by name."""
+    return _each_word(
+        filter_locations_for(user).order_by("name", "id"), text, lambda w: Q(name__icontains=w)
+    )
+
+
+def technicians_matching(user: User, text: str) -> QuerySet[User]:
+    """The field technicians ``user`` may filter by whose name holds every word of ``text``
+    (or whose email starts with it)."""
+    return _each_word(
+        technicians_for(user, filter_locations_for(user)),
+        text,
+        lambda w: Q(full_name__icontains=w) | Q(email__istartswith=w),
+    )
+
+
 def payers_for(user: User) -> QuerySet[Payer]:
     return scope_queryset(Payer.objects.all(), user)
 
@@ -126,12 +151,30 @@ SURNAME_PREFIX_MAX = 50
 BROAD_MATCH_LIMIT = 1000
 
 
+@dataclass
+class SearchOutcome:
+    """How a search was answered, for the page to say so: ``broad`` holds the broad match's
+    ids (unevaluated) when that path answered."""
+
+    broad: QuerySet[Any] | None = None
+
+    def capped_at(self) -> int | None:
+        """``BROAD_MATCH_LIMIT`` when the broad match found more patients than that (so only
+        the first of them are listed), else None. One bounded query, asked only of a broad
+        search."""
+        if self.broad is None:
+            return None
+        more = self.broad[BROAD_MATCH_LIMIT : BROAD_MATCH_LIMIT + 1]
+        return BROAD_MATCH_LIMIT if list(more) else None
+
+
 def patient_search(
     qs: QuerySet[Patient],
     text: str,
     *,
     member_id_patients: QuerySet[Patient] | None = None,
     organization_id: int | None = None,
+    outcome: SearchOutcome | None = None,
 ) -> QuerySet[Patient]:
     """Narrow ``qs`` by what a person typed: a date of birth, a phone number, an MRN (exact)
     or a name. With ``member_id_patients`` (the patients whose insurance the searcher may
@@ -146,7 +189,8 @@ def patient_search(
       at its default threshold), served by the trigram index, at most ``BROAD_MATCH_LIMIT``
       patients.
     The first two are read in page order and stop after a page however many patients match;
-    the broad match's cost is bounded by its limit."""
+    the broad match's cost is bounded by its limit. ``outcome``, when given, learns which path
+    answered (the page says when the broad match was cut at its limit)."""
     text = (text or "").strip()
     if not text:
         return qs
@@ -174,6 +218,8 @@ def patient_search(
     ids = qs.filter(match).order_by().values("pk")
     members = _member_id_patient_ids(text, member_id_patients)
     found = ids if members is None else ids.union(members)
+    if outcome is not None:
+        outcome.broad = found
     return _ids_matching(qs, found[:BROAD_MATCH_LIMIT])
 
 
@@ -348,7 +394,11 @@ def patient_duplicates(
 
 
 def patients_filtered(
-    qs: QuerySet[Patient], data: dict[str, Any], *, user: User
+    qs: QuerySet[Patient],
+    data: dict[str, Any],
+    *,
+    user: User,
+    outcome: SearchOutcome | None = None,
 ) -> QuerySet[Patient]:
     """The patient list's search, filters and order (``data`` is the filter form's cleaned
     data), shared by the list page and the CSV export so the two always agree. What needs
@@ -358,6 +408,7 @@ def patients_filtered(
         data.get("q") or "",
         member_id_patients=patients_with_full_record_visible_to(user),
         organization_id=user.organization_id,
+        outcome=outcome,
     )
     if data.get("status"):
         qs = qs.filter(status=data["status"])

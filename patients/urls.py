@@ -15,6 +15,8 @@ urlpatterns = [
     path("<uuid:public_id>/notes", views.patient_note, name="note"),
     path("physicians/", views.physician_list, name="physicians"),
     path("physicians/lookup", views.physician_lookup, name="physician_lookup"),
+    path("locations/lookup", views.location_lookup, name="location_lookup"),
+    path("technicians/lookup", views.technician_lookup, name="technician_lookup"),
     path("physicians/new", views.physician_create, name="physician_create"),
     path("physicians/<uuid:public_id>/", views.physician_edit, name="physician_edit"),
     path("", include("patients.documents_urls")),

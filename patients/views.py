@@ -9,10 +9,11 @@ exactly like one that does not exist), decides what the user sees with
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import BooleanField, Q
+from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -33,8 +34,10 @@ from .forms import (
     PatientForm,
     PhysicianForm,
     StatusChangeForm,
+    location_label,
     patient_filter_form,
     physician_label,
+    technician_label,
 )
 from .models import Patient, PatientNote, PatientStatusChange, Physician
 from .permissions import (
@@ -50,13 +53,16 @@ from .permissions import (
     full_access_location_ids,
 )
 from .selectors import (
+    SearchOutcome,
     filter_locations_for,
+    locations_matching,
     patient_duplicates,
     patient_get_visible,
     patients_filtered,
     patients_visible_to,
     physicians_for,
     physicians_matching,
+    technicians_matching,
 )
 
 PAGE_SIZE = 25
@@ -84,7 +90,8 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     user = _actor(request)
     form, data = patient_filter_form(user, request.GET)
     visible = patients_visible_to(user)
-    qs = patients_filtered(visible, data, user=user)
+    outcome = SearchOutcome()
+    qs = patients_filtered(visible, data, user=user, outcome=outcome)
     sort = data.get("sort") or "name"
 
     # Keyset paging: the cursor is the public id of the last row shown (no names in the URL,
@@ -130,6 +137,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
         "can_register": can_register_patient(user),
         "can_manage_physicians": can_manage_physicians(user),
         "filtered": any(data.get(k) for k in FILTERS),
+        "capped_at": outcome.capped_at() if rows else None,
     }
     if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "patient-results":
         return render(request, "patients/_results.html", context)
@@ -348,11 +356,14 @@ PICKER_RESULTS = 10
 PICKER_QUERY_MAX = 100
 
 
-@patients_page
-@require_GET
-def physician_lookup(request: HttpRequest) -> JsonResponse:
-    """Suggestions for the physician picker (list filter, create and edit): at most
-    ``PICKER_RESULTS`` physicians of the user's organization, and whether there are more."""
+def _lookup(
+    request: HttpRequest,
+    matching: Callable[[str], QuerySet[Any]],
+    item: Callable[[Any], dict[str, str]],
+) -> JsonResponse:
+    """A picker's suggestions (``static/src/picker.js``): at most ``PICKER_RESULTS`` rows that
+    ``matching`` finds for the typed text, each with ``id``, ``label`` (what goes in the box),
+    ``name`` and ``detail``, and whether there are more."""
     text = " ".join((request.GET.get("q") or "").split())
     if len(text) > PICKER_QUERY_MAX:
         return JsonResponse(
@@ -364,20 +375,64 @@ def physician_lookup(request: HttpRequest) -> JsonResponse:
             },
             status=400,
         )
-    found = list(physicians_matching(_actor(request), text)[: PICKER_RESULTS + 1])
+    found = list(matching(text)[: PICKER_RESULTS + 1])
     return JsonResponse(
         {
-            "results": [
-                {
-                    "id": str(p.public_id),
-                    "label": physician_label(p),
-                    "name": str(p),
-                    "npi": p.npi,
-                }
-                for p in found[:PICKER_RESULTS]
-            ],
+            "results": [item(row) for row in found[:PICKER_RESULTS]],
             "more": len(found) > PICKER_RESULTS,
         }
+    )
+
+
+@patients_page
+@require_GET
+def physician_lookup(request: HttpRequest) -> JsonResponse:
+    """Suggestions for the physician picker (list filter, create and edit)."""
+    return _lookup(
+        request,
+        lambda text: physicians_matching(_actor(request), text),
+        lambda p: {
+            "id": str(p.public_id),
+            "label": physician_label(p),
+            "name": str(p),
+            "detail": f"NPI {p.npi}",
+            "npi": p.npi,
+        },
+    )
+
+
+@patients_page
+@require_GET
+def location_lookup(request: HttpRequest) -> JsonResponse:
+    """Suggestions for the list's location filter when the organization has many."""
+    return _lookup(
+        request,
+        lambda text: locations_matching(_actor(request), text),
+        lambda loc: {
+            "id": str(loc.public_id),
+            "label": location_label(loc),
+            "name": loc.name,
+            "detail": loc.get_kind_display(),
+        },
+    )
+
+
+@patients_page
+@require_GET
+def technician_lookup(request: HttpRequest) -> JsonResponse:
+    """Suggestions for the list's technician filter (office users only, as the filter is)."""
+    user = _actor(request)
+    if not can_register_patient(user):
+        raise Http404
+    return _lookup(
+        request,
+        lambda text: technicians_matching(user, text),
+        lambda tech: {
+            "id": str(tech.public_id),
+            "label": technician_label(tech),
+            "name": tech.full_name or tech.email,
+            "detail": tech.email if tech.full_name else "",
+        },
     )
 
 

@@ -47,6 +47,7 @@ def test_suggestions_match_name_starts_practice_and_npi_of_my_organization_only(
         "id": str(ruiz.public_id),
         "label": physician_label(ruiz),
         "name": "Dr Ana Ruiz (ENT)",
+        "detail": f"NPI {ruiz.npi}",
         "npi": ruiz.npi,
     }
     assert _suggested(client.get(LOOKUP, {"q": "nobody"})) == []
@@ -118,7 +119,7 @@ def test_the_list_page_reads_no_physicians_however_many_there_are(client, locati
     assert len(many) == len(few)
     assert not any("patients_physician" in q["sql"] for q in many.captured_queries)
     assert b"Many" not in second.content and b"Few" not in first.content
-    assert b"data-physician-picker" in second.content
+    assert b'data-picker data-lookup-url="/patients/physicians/lookup"' in second.content
 
 
 def test_create_takes_the_picked_physician_and_edit_shows_it(client, location):

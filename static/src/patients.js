@@ -1,4 +1,4 @@
 // Scripts of the patient pages (loaded by those pages only).
-import { startPhysicianPickers } from "./physician-picker.js";
+import { startPickers } from "./picker.js";
 
-document.addEventListener("DOMContentLoaded", () => startPhysicianPickers());
+document.addEventListener("DOMContentLoaded", () => startPickers());

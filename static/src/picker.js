@@ -1,7 +1,9 @@
-// The referring-physician picker (patient list filter, create and edit). The server renders a
-// plain text box where a name or an NPI can be typed; this turns it into a combobox that
-// suggests matching physicians from a small JSON endpoint as the person types. Choosing one
-// puts its label (with the NPI, which the server goes by) in the box.
+// The pickers of the patient pages (referring physician on the list and the forms; location and
+// technician on the list when the organization has many). The server renders a plain text box
+// where a name (or an NPI, an email) can be typed; this turns it into a combobox that suggests
+// matching rows from a small JSON endpoint (data-lookup-url: results of {label, name, detail},
+// and "more") as the person types. Choosing one puts its label, which the server resolves, in
+// the box.
 
 const DEBOUNCE_MS = 200;
 
@@ -9,6 +11,7 @@ function setUp(root) {
   const input = root.querySelector("input");
   const list = root.querySelector("[role=listbox]");
   const url = root.dataset.lookupUrl;
+  const noun = root.dataset.noun || "item";
   if (!input || !list || !url) return;
 
   input.setAttribute("role", "combobox");
@@ -52,9 +55,9 @@ function setUp(root) {
       li.className = "picker-option";
       const name = document.createElement("span");
       name.textContent = item.name;
-      const npi = document.createElement("small");
-      npi.textContent = `NPI ${item.npi}`;
-      li.append(name, npi);
+      const detail = document.createElement("small");
+      detail.textContent = item.detail || "";
+      li.append(name, detail);
       // Keep the focus in the box (a blur would close the list before the click lands).
       li.addEventListener("pointerdown", (event) => event.preventDefault());
       li.addEventListener("click", () => choose(i));
@@ -64,7 +67,7 @@ function setUp(root) {
       const note = document.createElement("li");
       note.className = "picker-note";
       note.setAttribute("role", "presentation");
-      note.textContent = results.length ? "More match: keep typing to narrow." : "No physician matches.";
+      note.textContent = results.length ? "More match: keep typing to narrow." : `No ${noun} matches.`;
       list.append(note);
     }
     list.hidden = false;
@@ -116,7 +119,7 @@ function setUp(root) {
   input.addEventListener("blur", () => {
     clearTimeout(timer);
     close();
-    // Typing and leaving without choosing: an emptied box is a choice (no physician);
+    // Typing and leaving without choosing: an emptied box is a choice (no choice);
     // half a name is left for the person to finish (the server says what is wrong on submit).
     if (!input.value.trim() && chosen) {
       chosen = "";
@@ -146,8 +149,8 @@ function setUp(root) {
   });
 }
 
-export function startPhysicianPickers(scope = document) {
-  scope.querySelectorAll("[data-physician-picker]:not([data-picker-ready])").forEach((root) => {
+export function startPickers(scope = document) {
+  scope.querySelectorAll("[data-picker]:not([data-picker-ready])").forEach((root) => {
     root.dataset.pickerReady = "true";
     setUp(root);
   });
