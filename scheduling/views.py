@@ -33,11 +33,11 @@ from patients.selectors import patient_get_visible
 from .models import ACTIVE_STATES, Appointment, AppointmentState, AppointmentType
 from .realtime import calendar_stream_name
 from .views_access import (
-    calendar_location,
     calendar_locations,
     can_book_at,
     can_use_calendar,
     can_view_calendar,
+    location_among,
     location_zone,
 )
 
@@ -111,7 +111,7 @@ def _calendar_context(request: HttpRequest) -> dict[str, Any]:
     if not locations:
         raise Http404
     wanted = request.GET.get("location")
-    location = calendar_location(user, wanted) if wanted else locations[0]
+    location = location_among(locations, wanted) if wanted else locations[0]
     technicians = list(location_technicians(location))
     types = list(organization_types(user))
     form = CalendarFilterForm(

@@ -81,6 +81,18 @@ def calendar_location(user: User, public_id: Any) -> Location:
     return location
 
 
+def location_among(locations: list[Location], public_id: Any) -> Location:
+    """``calendar_location`` over a list already read (no query); the same NotFound."""
+    try:
+        key = uuid.UUID(str(public_id))
+    except ValueError as exc:
+        raise NotFound("That location does not exist or is not available to you.") from exc
+    found = next((loc for loc in locations if loc.public_id == key), None)
+    if found is None:
+        raise NotFound("That location does not exist or is not available to you.")
+    return found
+
+
 def location_zone(location: Location) -> ZoneInfo:
     try:
         return ZoneInfo(location.timezone)
