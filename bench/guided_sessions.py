@@ -53,6 +53,8 @@ LAYERS = {
     "core": "channels_redis.core.RedisChannelLayer",
     "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
 }
+# BENCH_GUIDED_LAYERS=pubsub measures one layer only (while tuning).
+MEASURED_LAYERS = os.environ.get("BENCH_GUIDED_LAYERS", ",".join(LAYERS)).split(",")
 
 
 # --------------------------------------------------------------------------------------------
@@ -419,7 +421,7 @@ def run() -> None:
             print(f"\n  -- {n} sessions ({n * ACTIONS_PER_SECOND:.0f} staff actions/s in all)")
             baseline = run_relay(n)
             _report("bare relay (baseline)", baseline, None)
-            for layer in LAYERS:
+            for layer in MEASURED_LAYERS:
                 port = _free_port()
                 prefix = f"benchguided{layer}{os.getpid()}"
                 code = (

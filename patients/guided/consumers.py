@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -67,6 +68,15 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
             channel=self.channel_name,
             joined=False,
         )
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale database connections before every handler, a trip to a worker
+        # thread for each event forwarded; these handlers reach the database only through
+        # _db(), which does the same around each call.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def protocol_call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
         """Run a protocol or service call and send the events it committed to their groups."""

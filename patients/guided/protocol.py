@@ -389,6 +389,19 @@ def send_patient(session: GuidedSession, message: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------- commands
 
+# The column behind each state key a command may change (RULES handlers change nothing else).
+COLUMNS = {
+    "step": "step",
+    "steps_opened": "steps_opened",
+    "steps": "steps_ready",
+    "values": "values_encrypted",
+    "uploads": "uploads",
+    "consents": "consents",
+    "signature": "signature",
+    "highlight": "highlight",
+    "focus": "focus",
+}
+
 
 @dataclass
 class Command:
@@ -739,7 +752,14 @@ def message_apply(
             cmd = Command(session, ctx, message, actor, device_id)
             echo, changed = RULES[kind].handler(cmd)
             applied_ack(
-                session, ctx, kind=kind, by=role, client_id=client_id, echo=echo, changed=changed
+                session,
+                ctx,
+                kind=kind,
+                by=role,
+                client_id=client_id,
+                echo=echo,
+                changed=changed,
+                columns={COLUMNS[key] for key in changed},
             )
             return {"type": "ACK", "id": client_id, "version": session.version, "duplicate": False}
     except ApplicationError as exc:
@@ -755,10 +775,15 @@ def applied_ack(
     client_id: str | None,
     echo: dict[str, Any],
     changed: set[str],
+    columns: set[str] | None = None,
 ) -> None:
-    """Publish, save and ledger one applied command (inside the caller's locked transaction)."""
+    """Publish, save and ledger one applied command (inside the caller's locked transaction).
+    ``columns``: the only columns the command changed (else the whole row is written)."""
     publish(session, ctx, type=kind, by=by, client_id=client_id, echo=echo, changed=changed)
-    session.save()
+    if columns is None:
+        session.save()
+    else:
+        session.save(update_fields=[*columns, "version", "last_activity_at", "updated_at"])
     if client_id is not None:
         # The caller holds the row lock and checked the id: the unique key cannot clash here.
         SessionMessage.objects.create(
