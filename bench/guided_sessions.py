@@ -346,7 +346,7 @@ def scratch_database() -> Iterator[str]:
     finally:
         if keep:
             connection.close()
-            connection.close_pool()  # type: ignore[attr-defined]
+            connection.close_pool()
             connection.settings_dict["NAME"] = original
         else:
             connection.creation.destroy_test_db(original, verbosity=0)
