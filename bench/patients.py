@@ -120,6 +120,8 @@ def _cases(org_id: int, location_id: int) -> list[Case]:
         Case("search: phone", f"/patients/?q={sample.phone_mobile.replace('+', '%2B')}"),
         Case("search: MRN", f"/patients/?q={sample.mrn}"),
         Case(f"search: misspelt ({misspelt})", f"/patients/?q={misspelt}"),
+        # Inside a name: the broad match, cut at 1,000 patients (and the page says so).
+        Case(f"search: inside a name ({common_last[1:]})", f"/patients/?q={common_last[1:]}"),
         Case("list: first page", "/patients/"),
         Case("list: keyset page 2", f"/patients/?after={anchor.public_id}"),
         Case("patient dashboard (record page)", f"/patients/{sample.public_id}/"),
