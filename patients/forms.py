@@ -15,7 +15,6 @@ from django.db.models import Model, Q, QuerySet, Value
 from django.db.models.functions import Concat
 from django.urls import reverse
 
-from clinic.forms.organization import LocationChoiceField
 from clinic.models import Location, User
 
 from .models import ContactChannel, PatientFlag, PatientStatus, Payer, Physician, Sex
@@ -326,7 +325,12 @@ class PatientFilterForm(forms.Form):
 
 
 class PatientForm(forms.Form):
-    home_location = LocationChoiceField(Location.objects.none(), label="Home location")
+    home_location = LocationLookupField(
+        Location.objects.none(),
+        label="Home location",
+        select_max=SELECT_MAX,
+        empty_label="Choose a location",
+    )
     mrn = forms.CharField(
         label="MRN",
         max_length=32,

@@ -206,3 +206,27 @@ def test_the_note_gives_the_real_limit_with_its_thousands_separator(rf, admin, l
     )
     assert "Showing the first 1,000 matches; refine the search." in html
     assert "refine the search" not in render_to_string("patients/_results.html", context, request)
+
+
+def test_the_admins_create_and_edit_forms_pick_the_home_location_when_there_are_many(
+    client, location
+):
+    from patients.models import Patient
+    from patients.tests.test_pages import form_data
+
+    create = reverse("patients:create")
+    _locations(location, SELECT_MAX + 1)
+    html = client.get(create).content.decode()
+    assert _options(html, "home_location") == [] and "Site 000" not in html
+    assert f'data-lookup-url="{LOCATIONS}"' in html
+    there = LocationFactory(organization=location.organization, name="Lakeside Sleep Center")
+    response = client.post(create, form_data(location, home_location="lakeside sleep center"))
+    patient = Patient.objects.get()
+    assert response.status_code == 302 and patient.home_location == there
+    # Editing shows the location as the picker does; a name matching none is a clear error.
+    edit = reverse("patients:edit", kwargs={"public_id": patient.public_id})
+    assert f'value="{location_label(there)}"' in client.get(edit).content.decode()
+    response = client.post(edit, form_data(location, home_location="Atlantis"))
+    assert response.status_code == 400 and "No location matches" in response.content.decode()
+    patient.refresh_from_db()
+    assert patient.home_location == there

@@ -118,3 +118,25 @@ def test_a_broad_search_cut_at_its_limit_says_so_in_the_browser(
     assert note.inner_text() == "Showing the first 3 matches; refine the search."
     page.screenshot(path=str(SHOTS / "patients-search-capped-phone.png"), full_page=True)
     assert page.errors == []
+
+
+def test_admin_picks_the_home_location_on_the_create_form_on_a_phone(
+    browser,  # noqa: F811
+    live_asgi,  # noqa: F811
+    location,
+    big_org,
+):
+    admin = staff_user(role=Role.ADMIN, location=location)
+    phone = _signed_in_page(
+        browser, live_asgi, admin, viewport=PHONE, is_mobile=True, has_touch=True
+    )
+    phone.goto(live_asgi + reverse("patients:create"))
+    box = phone.get_by_role("combobox", name="Home location")
+    box.fill("lake")
+    option = phone.get_by_role("option", name="Lakeside Sleep Center")
+    option.wait_for(timeout=WAIT_MS)
+    phone.screenshot(path=str(SHOTS / "patients-create-location-picker-phone.png"))
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    option.tap()
+    assert box.input_value() == location_label(big_org["lakeside"])
+    assert phone.errors == []
