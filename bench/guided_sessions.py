@@ -53,8 +53,15 @@ LAYERS = {
     "core": "channels_redis.core.RedisChannelLayer",
     "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
 }
-# BENCH_GUIDED_LAYERS=pubsub measures one layer only (while tuning).
-MEASURED_LAYERS = os.environ.get("BENCH_GUIDED_LAYERS", ",".join(LAYERS)).split(",")
+# What is measured: channel layer and web processes (sessions spread over them, as behind a
+# load balancer), e.g. BENCH_GUIDED_CASES=pubsub:1 while tuning.
+CASES = [
+    (layer, int(processes))
+    for layer, _, processes in (
+        case.partition(":")
+        for case in os.environ.get("BENCH_GUIDED_CASES", "core:1,pubsub:1,pubsub:2").split(",")
+    )
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -301,7 +308,7 @@ def _report(label: str, result: Result, baseline: Result | None) -> None:
     if baseline is not None and baseline.samples and result.samples:
         ratio = f"  p95 ratio {result.pct(0.95) / baseline.pct(0.95):.1f}x"
     print(
-        f"  {label:<24} sent {result.sent:>6}  arrived {len(result.samples):>6}"
+        f"  {label:<30} sent {result.sent:>6}  arrived {len(result.samples):>6}"
         f"  p50 {result.pct(0.50):8.1f} ms  p95 {result.pct(0.95):8.1f} ms"
         f"  p99 {result.pct(0.99):8.1f} ms  late>{DRAIN_SECONDS:.0f}s {result.lost}"
         f"  errors {result.errors}{ratio}"
@@ -384,15 +391,17 @@ def _staff_cookie() -> tuple[Any, Any, str]:
     return location, user, f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
 
 
-def guided_pairs(port: int, n: int) -> list[Pair]:
-    """N sessions started and paired through the real services, as sockets to open."""
+def guided_pairs(ports: list[int], n: int) -> list[Pair]:
+    """N sessions started and paired through the real services, as sockets to open (session i
+    on server ``ports[i % len(ports)]``)."""
     from patients.guided.device_auth import DEVICE_COOKIE
     from patients.guided.services import device_pair, guided_session_start, pairing_code_issue
 
     location, user, staff_cookie = _staff_cookie()
-    origin = f"http://127.0.0.1:{port}"
     pairs = []
     for i in range(n):
+        port = ports[i % len(ports)]
+        origin = f"http://127.0.0.1:{port}"
         session = guided_session_start(actor=user, location=location)
         code, _ = pairing_code_issue(actor=user, session=session)
         _, raw = device_pair(code=code, device_key=f"bench-{i}", ip=None, user_agent="bench")
@@ -421,16 +430,19 @@ def run() -> None:
             print(f"\n  -- {n} sessions ({n * ACTIONS_PER_SECOND:.0f} staff actions/s in all)")
             baseline = run_relay(n)
             _report("bare relay (baseline)", baseline, None)
-            for layer in MEASURED_LAYERS:
-                port = _free_port()
+            for layer, processes in CASES:
                 prefix = f"benchguided{layer}{os.getpid()}"
-                code = (
-                    "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE',"
-                    " 'config.settings.local');"
-                    "from bench.guided_sessions import asgi_serve;"
-                    f"asgi_serve({port}, {database!r}, {layer!r}, {prefix!r})"
-                )
-                with _process(code, port):
-                    pairs = guided_pairs(port, n)
+                ports = [_free_port() for _ in range(processes)]
+                with contextlib.ExitStack() as servers:
+                    for port in ports:
+                        code = (
+                            "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE',"
+                            " 'config.settings.local');"
+                            "from bench.guided_sessions import asgi_serve;"
+                            f"asgi_serve({port}, {database!r}, {layer!r}, {prefix!r})"
+                        )
+                        servers.enter_context(_process(code, port))
+                    pairs = guided_pairs(ports, n)
                     result = asyncio.run(drive(pairs, is_staff_event=guided_is_staff_event))
-                _report(f"guided, {layer} layer", result, baseline)
+                label = f"{processes} processes" if processes > 1 else "1 process"
+                _report(f"guided, {layer}, {label}", result, baseline)
