@@ -88,7 +88,12 @@ class Scene:
         self.location = Location.objects.filter(organization__slug=slug).order_by("id").first()
         assert self.location is not None, f"no organization {slug!r}"
         self.zone = ZoneInfo(self.location.timezone)
-        self.employee = staff_user(role=Role.EMPLOYEE, location=self.location)
+        # A fresh address each run: the loaded database is kept between runs.
+        self.employee = staff_user(
+            role=Role.EMPLOYEE,
+            location=self.location,
+            email=f"{slug}-booker-{uuid.uuid4().hex[:12]}@bench.example",
+        )
         self.types = {t.code: t for t in AppointmentType.objects.filter(organization__slug=slug)}
         self.techs = [
             p.user
