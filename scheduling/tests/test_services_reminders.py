@@ -205,3 +205,28 @@ def test_other_replies_confirm_nothing(booked, patient):
     event_dispatch(event_id=event.pk)
     booked.refresh_from_db()
     assert booked.confirmed_at is None
+
+
+def test_a_burst_goes_out_in_batches_until_nothing_is_due(
+    employee, location, setup_type, tech, at, monkeypatch
+):
+    # Three due reminders with two claimed per transaction: one run sends all three.
+    monkeypatch.setattr("scheduling.services_reminders.CLAIM_BATCH", 2)
+    booked = [
+        appointment_book(
+            actor=employee,
+            patient=PatientFactory(home_location=location, phone_mobile=f"+1860555014{i}"),
+            type=setup_type,
+            starts_at=at(1, hhmm),
+            technician=tech,
+        )
+        for i, hhmm in enumerate(["10:00", "12:00", "14:00"])
+    ]
+    moment = _due_moment(booked[-1], 1440)
+    assert reminders_send_due(now=moment, limit=2) == {"sent": 2}  # the limit holds
+    assert reminders_send_due(now=moment) == {"sent": 1}  # and the next run carries on
+    assert reminders_send_due(now=moment) == {}
+    assert Message.objects.filter(purpose="appointment_reminder").count() == 3
+    assert set(Reminder.objects.filter(offset_minutes=1440).values_list("state", flat=True)) == {
+        Reminder.State.SENT
+    }
