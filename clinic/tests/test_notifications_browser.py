@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import re
 import shutil
-from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from clinic.models import Role
 from clinic.services.notifications import notification_send
-from conftest import sign_in
-from tests.browser.conftest import browser, live_asgi  # noqa: F401 - fixtures used below
+from tests.browser.conftest import browser, live_asgi, signed_in_context  # noqa: F401 - fixtures used below
 
 pytestmark = [
     pytest.mark.browser,
@@ -36,18 +32,7 @@ def _orm_beside_playwright(monkeypatch):
 @pytest.fixture
 def page(browser, live_asgi, make_staff):  # noqa: F811 - pytest fixtures
     user = make_staff(role=Role.FIELD_TECHNICIAN)
-    session_key = sign_in(Client(), user).session.session_key
-    context = browser.new_context(viewport={"width": 390, "height": 844})
-    context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": session_key,
-                "domain": urlsplit(live_asgi).hostname,
-                "path": "/",
-            }
-        ]
-    )
+    context = signed_in_context(browser, live_asgi, user, viewport={"width": 390, "height": 844})
     context.grant_permissions(["notifications"], origin=live_asgi)
     # Count desktop alerts as they are made (the real constructor still runs).
     context.add_init_script(

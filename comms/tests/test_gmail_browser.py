@@ -9,11 +9,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from django.urls import reverse
 
 from clinic.models import Role
@@ -21,11 +18,10 @@ from clinic.tests.factories import staff_user
 from comms.models import Message
 from comms.tests import gmail_support
 from comms.tests.gmail_support import connected_mailbox, incoming
-from conftest import sign_in
 from patients.models import Document
 from patients.tests.documents_factories import pdf_bytes
 from patients.tests.factories import PatientFactory
-from tests.browser.conftest import browser, live_asgi  # noqa: F401
+from tests.browser.conftest import browser, live_asgi, signed_in_context  # noqa: F401
 
 pytestmark = [
     pytest.mark.browser,
@@ -60,19 +56,8 @@ def clinic(fake_google, location):
 
 
 def _page(browser, base, user, size="desktop"):  # noqa: F811 - pytest fixture name
-    session_key = sign_in(Client(), user).session.session_key
     width, height = SIZES[size]
-    context = browser.new_context(viewport={"width": width, "height": height})
-    context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": session_key,
-                "domain": urlsplit(base).hostname,
-                "path": "/",
-            }
-        ]
-    )
+    context = signed_in_context(browser, base, user, viewport={"width": width, "height": height})
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     return context, page

@@ -6,20 +6,22 @@ from __future__ import annotations
 
 import base64
 import shutil
-from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from django.urls import reverse
 
 from clinic.models import AuditEvent, Role
 from clinic.tests.conftest import wait_until
-from conftest import sign_in
 from patients.models import DocumentVersion, ExtractionStatus
 from patients.tests.documents_factories import PNG_BYTES, pdf_bytes
 from patients.tests.factories import PatientFactory
-from tests.browser.conftest import browser, celery_queue, celery_worker, live_asgi  # noqa: F401
+from tests.browser.conftest import (  # noqa: F401
+    browser,
+    celery_queue,
+    celery_worker,
+    live_asgi,
+    signed_in_context,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -38,17 +40,8 @@ def _orm_beside_playwright(monkeypatch):
 @pytest.fixture
 def page(browser, live_asgi, make_staff, location):  # noqa: F811 - pytest fixtures
     user = make_staff(role=Role.EMPLOYEE, location=location)
-    session_key = sign_in(Client(), user).session.session_key
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": session_key,
-                "domain": urlsplit(live_asgi).hostname,
-                "path": "/",
-            }
-        ]
+    context = signed_in_context(
+        browser, live_asgi, user, viewport={"width": 1280, "height": 900}, accept_downloads=True
     )
     page = context.new_page()
     errors: list[str] = []

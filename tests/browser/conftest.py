@@ -85,3 +85,20 @@ def browser() -> Iterator[Any]:
             yield instance
         finally:
             instance.close()
+
+
+def signed_in_context(browser: Any, base: str, user: Any, **options: Any) -> Any:
+    """A browser context whose session cookie belongs to ``user``, signed in with password and
+    TOTP the way the sign-in tests do (``options``: Playwright's context options)."""
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+    from django.test import Client
+
+    from conftest import sign_in
+
+    session_key = sign_in(Client(), user).session.session_key
+    context = browser.new_context(**options)
+    cookie = {"name": settings.SESSION_COOKIE_NAME, "value": session_key, "path": "/"}
+    context.add_cookies([{**cookie, "domain": urlsplit(base).hostname}])
+    return context

@@ -10,11 +10,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from django.urls import reverse
 from playwright.sync_api import expect
 
@@ -23,8 +20,13 @@ from comms.models import ContactPreference, Message
 from comms.tests.conftest import SENDER, twilio_settings_for
 from comms.tests.factories import SmsPatientFactory
 from comms.tests.fake_twilio import fake_twilio_server
-from conftest import sign_in
-from tests.browser.conftest import browser, celery_queue, celery_worker, live_asgi  # noqa: F401
+from tests.browser.conftest import (  # noqa: F401
+    browser,
+    celery_queue,
+    celery_worker,
+    live_asgi,
+    signed_in_context,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -53,18 +55,7 @@ def fake(live_asgi, settings):  # noqa: F811 - pytest fixtures
 
 
 def _context(browser, live_asgi, user, viewport):  # noqa: F811
-    session_key = sign_in(Client(), user).session.session_key
-    context = browser.new_context(viewport=viewport)
-    context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": session_key,
-                "domain": urlsplit(live_asgi).hostname,
-                "path": "/",
-            }
-        ]
-    )
+    context = signed_in_context(browser, live_asgi, user, viewport=viewport)
     return context
 
 

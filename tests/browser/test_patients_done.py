@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import shutil
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from django.urls import reverse
 
 from clinic.models import AuditEvent, Role
 from clinic.tests.conftest import wait_until
-from conftest import sign_in
 from patients.models import DocumentVersion, ExtractionStatus, Patient
 from patients.tests.documents_factories import pdf_bytes
-from tests.browser.conftest import browser, celery_queue, celery_worker, live_asgi  # noqa: F401
+from tests.browser.conftest import (  # noqa: F401
+    browser,
+    celery_queue,
+    celery_worker,
+    live_asgi,
+    signed_in_context,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -38,19 +40,8 @@ def _orm_beside_playwright(monkeypatch):
 def _signed_in_page(browser: Any, base: str, user: Any, **options: Any) -> Any:  # noqa: F811
     """A browser tab whose session signed in with password and TOTP as ``user`` (``options``:
     Playwright's context options, a desktop window by default)."""
-    session_key = sign_in(Client(), user).session.session_key
     options = {"viewport": {"width": 1280, "height": 900}, "accept_downloads": True, **options}
-    context = browser.new_context(**options)
-    context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": session_key,
-                "domain": urlsplit(base).hostname,
-                "path": "/",
-            }
-        ]
-    )
+    context = signed_in_context(browser, base, user, **options)
     page = context.new_page()
     page.errors = []
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))

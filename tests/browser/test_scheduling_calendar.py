@@ -13,20 +13,22 @@ import datetime
 import shutil
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from clinic.models import Role
 from clinic.tests.factories import LocationFactory, staff_user
-from conftest import sign_in
 from patients.tests.factories import PatientFactory
 from scheduling.models import Appointment, AppointmentKind, AppointmentState
 from scheduling.tests.factories import AppointmentFactory, AppointmentTypeFactory, technician
-from tests.browser.conftest import browser, celery_queue, celery_worker, live_asgi  # noqa: F401
+from tests.browser.conftest import (  # noqa: F401
+    browser,
+    celery_queue,
+    celery_worker,
+    live_asgi,
+    signed_in_context,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -47,17 +49,8 @@ def _orm_beside_playwright(monkeypatch):
 
 
 def open_as(browser, base, user, viewport=DESKTOP, *, mobile=False):  # noqa: F811
-    session_key = sign_in(Client(), user).session.session_key
-    context = browser.new_context(viewport=viewport, is_mobile=mobile, has_touch=mobile)
-    context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": session_key,
-                "domain": urlsplit(base).hostname,
-                "path": "/",
-            }
-        ]
+    context = signed_in_context(
+        browser, base, user, viewport=viewport, is_mobile=mobile, has_touch=mobile
     )
     page = context.new_page()
     page.errors = []

@@ -18,17 +18,20 @@ import tempfile
 from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from django.urls import reverse
 
 from clinic.models import AuditEvent, Role
 from clinic.tests.conftest import wait_until
-from conftest import sign_in
 from patients.guided.models import GuidedSession, SessionStatus
 from patients.models import Document, DocumentCategory, InsurancePolicy
 from patients.tests.clinical_factories import PayerFactory
-from tests.browser.conftest import browser, celery_queue, celery_worker, live_asgi  # noqa: F401
+from tests.browser.conftest import (  # noqa: F401
+    browser,
+    celery_queue,
+    celery_worker,
+    live_asgi,
+    signed_in_context,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -57,18 +60,7 @@ def _photo(colour: tuple[int, int, int]) -> bytes:
 
 
 def _staff_page(browser, base: str, user):  # noqa: F811
-    session_key = sign_in(Client(), user).session.session_key
-    context = browser.new_context(viewport=DESKTOP)
-    context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": session_key,
-                "domain": urlsplit(base).hostname,
-                "path": "/",
-            }
-        ]
-    )
+    context = signed_in_context(browser, base, user, viewport=DESKTOP)
     return context, context.new_page()
 
 
