@@ -210,8 +210,8 @@ def test_other_replies_confirm_nothing(booked, patient):
 def test_a_burst_goes_out_in_batches_until_nothing_is_due(
     employee, location, setup_type, tech, at, monkeypatch
 ):
-    # Three due reminders with two claimed per transaction: one run sends all three.
-    monkeypatch.setattr("scheduling.services_reminders.CLAIM_BATCH", 2)
+    # One reminder claimed per transaction: a run keeps claiming until nothing is due.
+    monkeypatch.setattr("scheduling.services_reminders.CLAIM_BATCH", 1)
     booked = [
         appointment_book(
             actor=employee,
@@ -223,8 +223,8 @@ def test_a_burst_goes_out_in_batches_until_nothing_is_due(
         for i, hhmm in enumerate(["10:00", "12:00", "14:00"])
     ]
     moment = _due_moment(booked[-1], 1440)
-    assert reminders_send_due(now=moment, limit=2) == {"sent": 2}  # the limit holds
-    assert reminders_send_due(now=moment) == {"sent": 1}  # and the next run carries on
+    assert reminders_send_due(now=moment, limit=1) == {"sent": 1}  # the limit holds
+    assert reminders_send_due(now=moment) == {"sent": 2}  # two more claims in one run
     assert reminders_send_due(now=moment) == {}
     assert Message.objects.filter(purpose="appointment_reminder").count() == 3
     assert set(Reminder.objects.filter(offset_minutes=1440).values_list("state", flat=True)) == {
