@@ -41,6 +41,16 @@ def sign_in(client: Client, user) -> Client:
     return client
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's test database, and before it is dropped, the connections the sockets'
+    event loops opened (clinic.asyncdb) closed."""
+    from clinic.asyncdb import close_all
+
+    yield
+    close_all()
+
+
 @pytest.fixture
 def location(db):
     return LocationFactory()

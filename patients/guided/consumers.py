@@ -22,6 +22,7 @@ from clinic.realtime import SESSION_CHECK, user_group
 from clinic.socket_auth import REFUSED_CLOSE_CODE, session_still_valid
 
 from . import protocol
+from .pointer import pointer_apply
 from .protocol import DEVICE_REVOKED, GUIDED_LAYER, PATIENT, STAFF, patient_group, staff_group
 from .services import presence_update
 
@@ -46,6 +47,7 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
 
     async def _join(self) -> None:
         self.times: list[float] = []
+        self.ctx = await _db(protocol.session_context)(self.session_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.protocol_call(
@@ -81,11 +83,14 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
     async def protocol_call(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
         """Run a protocol or service call and send the events it committed to their groups."""
         result, outgoing = await _db(protocol.collecting)(fn, **kwargs)
+        await self.group_send_all(outgoing)
+        return result
+
+    async def group_send_all(self, outgoing: protocol.Outgoing) -> None:
         for group, message in outgoing:
             await self.channel_layer.group_send(
                 group, {"type": "guided.message", "message": message}
             )
-        return result
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None or len(text_data) > MAX_CLIENT_MESSAGE:
@@ -113,6 +118,18 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
         if kind == "SNAPSHOT_REQUEST":
             if await self.still_allowed():
                 await self.send_snapshot()
+            return
+        fast = await pointer_apply(
+            session_id=self.session_id,
+            role=self.role,
+            ctx=self.ctx,
+            message=content,
+            device_id=getattr(self, "device_id", None),
+        )
+        if fast is not None:  # applied on this loop; else the full path decides
+            reply, outgoing = fast
+            await self.group_send_all(outgoing)
+            await self.send_json(reply)
             return
         if not await self.still_allowed():
             return

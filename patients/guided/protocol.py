@@ -300,6 +300,12 @@ def snapshot_for(session: GuidedSession, role: str) -> dict[str, Any]:
     }
 
 
+def session_context(session_id: int) -> Context:
+    """What the session uses (its consumers keep it for the pointer commands)."""
+    session = GuidedSession.objects.only("public_id", "organization_id").get(pk=session_id)
+    return context_for(session)
+
+
 def session_snapshot(*, session_id: int, role: str) -> dict[str, Any]:
     session = GuidedSession.objects.select_related("patient", "completed_patient").get(
         pk=session_id
@@ -356,6 +362,24 @@ def publish(
     sides after commit, each with its own copy of the changed state."""
     session.version += 1
     session.last_activity_at = timezone.now()
+    _send_after_commit(
+        applied_messages(
+            session, ctx, type=type, by=by, client_id=client_id, echo=echo, changed=changed
+        )
+    )
+
+
+def applied_messages(
+    session: GuidedSession,
+    ctx: Context,
+    *,
+    type: str,
+    by: str,
+    client_id: str | None,
+    echo: dict[str, Any],
+    changed: set[str],
+) -> Outgoing:
+    """The applied event for each side (its group and message) at ``session.version``."""
     messages = []
     for role, group in ((STAFF, staff_group(session.pk)), (PATIENT, patient_group(session.pk))):
         body = dict(echo)
@@ -376,7 +400,7 @@ def publish(
                 },
             )
         )
-    _send_after_commit(messages)
+    return messages
 
 
 def send_both(session: GuidedSession, message: dict[str, Any]) -> None:
