@@ -126,6 +126,7 @@ class Result:
     sent: int
     lost: int
     errors: int
+    codes: dict[str, int] = field(default_factory=dict)  # error code -> count
 
     def pct(self, q: float) -> float:
         if not self.samples:
@@ -155,6 +156,13 @@ async def drive(pairs: list[Pair], *, is_staff_event: Callable[[dict[str, Any]],
 
     samples: list[float] = []
     counters = {"sent": 0, "errors": 0}
+    codes: dict[str, int] = {}
+
+    def error(message: dict[str, Any]) -> None:
+        counters["errors"] += 1
+        code = str(message.get("code"))
+        codes[code] = codes.get(code, 0) + 1
+
     measuring = asyncio.Event()
     stop = asyncio.Event()
     all_open = asyncio.Event()
@@ -164,7 +172,7 @@ async def drive(pairs: list[Pair], *, is_staff_event: Callable[[dict[str, Any]],
             now = time.perf_counter()
             message = json.loads(frame)
             if message.get("type") == "ERROR":
-                counters["errors"] += 1
+                error(message)
             if not is_staff_event(message) or not pair.sent:
                 continue
             started = pair.sent.popleft()
@@ -173,8 +181,9 @@ async def drive(pairs: list[Pair], *, is_staff_event: Callable[[dict[str, Any]],
 
     async def staff_reader(ws: Any) -> None:
         async for frame in ws:
-            if json.loads(frame).get("type") == "ERROR":
-                counters["errors"] += 1
+            message = json.loads(frame)
+            if message.get("type") == "ERROR":
+                error(message)
 
     async def staff_loop(pair: Pair, ws: Any) -> None:
         action = _actions(pair)
@@ -235,7 +244,7 @@ async def drive(pairs: list[Pair], *, is_staff_event: Callable[[dict[str, Any]],
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-    return Result(samples, counters["sent"], waiting, counters["errors"])
+    return Result(samples, counters["sent"], waiting, counters["errors"], codes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,6 +321,11 @@ def _report(label: str, result: Result, baseline: Result | None) -> None:
         f"  p50 {result.pct(0.50):8.1f} ms  p95 {result.pct(0.95):8.1f} ms"
         f"  p99 {result.pct(0.99):8.1f} ms  late>{DRAIN_SECONDS:.0f}s {result.lost}"
         f"  errors {result.errors}{ratio}"
+        + (
+            f"  ({', '.join(f'{k}: {v}' for k, v in sorted(result.codes.items()))})"
+            if result.codes
+            else ""
+        )
     )
 
 

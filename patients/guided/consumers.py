@@ -23,7 +23,7 @@ from clinic.socket_auth import REFUSED_CLOSE_CODE, session_still_valid
 
 from . import protocol
 from .pointer import pointer_apply
-from .protocol import DEVICE_REVOKED, GUIDED_LAYER, PATIENT, STAFF, patient_group, staff_group
+from .protocol import DEVICE_REVOKED, GUIDED_LAYER, PATIENT, STAFF, guided_event, session_group
 from .services import presence_update
 
 MAX_CLIENT_MESSAGE = 16 * 1024
@@ -87,10 +87,8 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
         return result
 
     async def group_send_all(self, outgoing: protocol.Outgoing) -> None:
-        for group, message in outgoing:
-            await self.channel_layer.group_send(
-                group, {"type": "guided.message", "message": message}
-            )
+        for group, sides in outgoing:
+            await self.channel_layer.group_send(group, guided_event(sides))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None or len(text_data) > MAX_CLIENT_MESSAGE:
@@ -143,7 +141,7 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(reply)
 
     async def guided_message(self, event: dict[str, Any]) -> None:
-        message = event.get("message")
+        message = event.get(self.role)
         if not isinstance(message, dict):
             return
         await self.send_json(message)
@@ -183,7 +181,7 @@ class StaffConsumer(_GuidedConsumer):
         self.user = user
         self.session_key = getattr(self.scope.get("session"), "session_key", None)
         self.session_id = session_id
-        self.group = staff_group(session_id)
+        self.group = session_group(session_id)
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
         await self._join()
 
@@ -258,7 +256,7 @@ class PatientConsumer(_GuidedConsumer):
         self.device_id = device.pk
         self.device_public_id = str(device.public_id)
         self.session_id = device.session_id
-        self.group = patient_group(device.session_id)
+        self.group = session_group(device.session_id)
         await self._join()
 
     def sender(self) -> dict[str, Any]:
@@ -272,7 +270,7 @@ class PatientConsumer(_GuidedConsumer):
         return live
 
     async def guided_message(self, event: dict[str, Any]) -> None:
-        message = event.get("message")
+        message = event.get(PATIENT)
         if not isinstance(message, dict):
             return
         if message.get("type") == DEVICE_REVOKED:

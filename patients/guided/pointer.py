@@ -67,9 +67,7 @@ def _statement(changes: str, condition: str = "") -> sql.Composed:
         session=sql.Identifier(GuidedSession._meta.db_table),
         ledger=sql.Identifier(SessionMessage._meta.db_table),
         changes=sql.SQL(changes),
-        condition=sql.SQL(condition).format(
-            device=sql.Identifier(DeviceToken._meta.db_table)
-        ),
+        condition=sql.SQL(condition).format(device=sql.Identifier(DeviceToken._meta.db_table)),
     )
 
 

@@ -58,12 +58,10 @@ class Refused(ApplicationError):
         self.fields = fields or {}
 
 
-def staff_group(session_id: int) -> str:
-    return group_name("guided-staff", session_id)
-
-
-def patient_group(session_id: int) -> str:
-    return group_name("guided-patient", session_id)
+def session_group(session_id: int) -> str:
+    """Both sockets of a session listen here; each event carries a message per side (see
+    ``Outgoing``), so one publish reaches both."""
+    return group_name("guided", session_id)
 
 
 # ---------------------------------------------------------------- what a session uses
@@ -315,7 +313,9 @@ def session_snapshot(*, session_id: int, role: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- sending
 
-Outgoing = list[tuple[str, dict[str, Any]]]  # (group, message) pairs
+# (group, {side: message}): what each side (STAFF, PATIENT) of the group's sockets is sent; a
+# side without a key is sent nothing.
+Outgoing = list[tuple[str, dict[str, dict[str, Any]]]]
 _collected: ContextVar[Outgoing | None] = ContextVar("guided_collected", default=None)
 
 
@@ -342,10 +342,15 @@ def _send_after_commit(messages: Outgoing) -> None:
         layer = get_channel_layer(GUIDED_LAYER)
         if layer is None:
             return
-        for group, message in messages:
-            async_to_sync(layer.group_send)(group, {"type": "guided.message", "message": message})
+        for group, sides in messages:
+            async_to_sync(layer.group_send)(group, guided_event(sides))
 
     transaction.on_commit(send)
+
+
+def guided_event(sides: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The channel-layer event for one entry of ``Outgoing``."""
+    return {"type": "guided.message", **sides}
 
 
 def publish(
@@ -379,36 +384,31 @@ def applied_messages(
     echo: dict[str, Any],
     changed: set[str],
 ) -> Outgoing:
-    """The applied event for each side (its group and message) at ``session.version``."""
-    messages = []
-    for role, group in ((STAFF, staff_group(session.pk)), (PATIENT, patient_group(session.pk))):
+    """The applied event for each side at ``session.version``, in one entry for the group."""
+    sides = {}
+    for role in (STAFF, PATIENT):
         body = dict(echo)
         if role == STAFF and "value" in body and "field" in body:
             spec = ctx.form.fields.get(body["field"])
             if spec is not None and spec.sensitive:
                 body["value"] = mask(body["value"])
-        messages.append(
-            (
-                group,
-                {
-                    "type": type,
-                    "version": session.version,
-                    "by": by,
-                    "id": client_id,
-                    **body,
-                    "state": state_for(session, ctx, role, changed),
-                },
-            )
-        )
-    return messages
+        sides[role] = {
+            "type": type,
+            "version": session.version,
+            "by": by,
+            "id": client_id,
+            **body,
+            "state": state_for(session, ctx, role, changed),
+        }
+    return [(session_group(session.pk), sides)]
 
 
 def send_both(session: GuidedSession, message: dict[str, Any]) -> None:
-    _send_after_commit([(staff_group(session.pk), message), (patient_group(session.pk), message)])
+    _send_after_commit([(session_group(session.pk), {STAFF: message, PATIENT: message})])
 
 
 def send_patient(session: GuidedSession, message: dict[str, Any]) -> None:
-    _send_after_commit([(patient_group(session.pk), message)])
+    _send_after_commit([(session_group(session.pk), {PATIENT: message})])
 
 
 # ---------------------------------------------------------------- commands

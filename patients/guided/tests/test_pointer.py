@@ -57,12 +57,9 @@ def _rules(session: GuidedSession, role: str, message: dict[str, Any]) -> Any:
     )
 
 
-def _events(outgoing: protocol.Outgoing, session: GuidedSession) -> list[tuple[str, Any]]:
-    sides = {
-        protocol.staff_group(session.pk): "staff",
-        protocol.patient_group(session.pk): "patient",
-    }
-    return [(sides[group], message) for group, message in outgoing]
+def _events(outgoing: protocol.Outgoing, session: GuidedSession) -> list[Any]:
+    assert {group for group, _ in outgoing} == {protocol.session_group(session.pk)}
+    return [sides for _, sides in outgoing]
 
 
 @pytest.fixture
