@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import psycopg
 from psycopg import sql
@@ -169,7 +170,8 @@ async def pointer_apply(
     if row is None:
         return None
     version, step, steps_opened, highlight, focus = row
-    session = GuidedSession(
+    # The columns the events show, without a model instance (its defaults cost more here).
+    session = SimpleNamespace(
         pk=session_id,
         version=version,
         step=step,
@@ -178,6 +180,12 @@ async def pointer_apply(
         focus=focus,
     )
     outgoing = applied_messages(
-        session, ctx, type=kind, by=role, client_id=client_id, echo=plan.echo, changed=plan.changed
+        cast(GuidedSession, session),
+        ctx,
+        type=kind,
+        by=role,
+        client_id=client_id,
+        echo=plan.echo,
+        changed=plan.changed,
     )
     return {"type": "ACK", "id": client_id, "version": version, "duplicate": False}, outgoing
