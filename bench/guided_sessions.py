@@ -54,12 +54,16 @@ LAYERS = {
     "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
 }
 # What is measured: channel layer and web processes (sessions spread over them, as behind a
-# load balancer), e.g. BENCH_GUIDED_CASES=pubsub:1 while tuning.
+# load balancer), e.g. BENCH_GUIDED_CASES=pubsub:1 while tuning. "2x": two processes with the
+# two sockets of every session on different ones (events then always cross Redis); "2": each
+# session's sockets on one process (sessions spread over both).
 CASES = [
-    (layer, int(processes))
+    (layer, int(processes.rstrip("x")), processes.endswith("x"))
     for layer, _, processes in (
         case.partition(":")
-        for case in os.environ.get("BENCH_GUIDED_CASES", "core:1,pubsub:1,pubsub:2").split(",")
+        for case in os.environ.get(
+            "BENCH_GUIDED_CASES", "core:1,pubsub:1,pubsub:2,pubsub:2x"
+        ).split(",")
     )
 ]
 
@@ -193,7 +197,7 @@ async def drive(pairs: list[Pair], *, is_staff_event: Callable[[dict[str, Any]],
         next_at = time.perf_counter()
         i = 0
         while not stop.is_set():
-            message = {**action(i), "id": f"b{i}-{random.getrandbits(32):x}"}
+            message = {**action(i), "id": f"b{i:06d}-{random.getrandbits(32):08x}"}
             pair.sent.append(time.perf_counter() if measuring.is_set() else 0.0)
             await ws.send(json.dumps(message))
             counters["sent"] += 1 if measuring.is_set() else 0
@@ -405,9 +409,9 @@ def _staff_cookie() -> tuple[Any, Any, str]:
     return location, user, f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
 
 
-def guided_pairs(ports: list[int], n: int) -> list[Pair]:
+def guided_pairs(ports: list[int], n: int, *, split: bool = False) -> list[Pair]:
     """N sessions started and paired through the real services, as sockets to open (session i
-    on server ``ports[i % len(ports)]``)."""
+    on server ``ports[i % len(ports)]``; with ``split``, its patient socket on the next one)."""
     from patients.guided.device_auth import DEVICE_COOKIE
     from patients.guided.services import device_pair, guided_session_start, pairing_code_issue
 
@@ -415,6 +419,7 @@ def guided_pairs(ports: list[int], n: int) -> list[Pair]:
     pairs = []
     for i in range(n):
         port = ports[i % len(ports)]
+        patient_port = ports[(i + 1) % len(ports)] if split else port
         origin = f"http://127.0.0.1:{port}"
         session = guided_session_start(actor=user, location=location)
         code, _ = pairing_code_issue(actor=user, session=session)
@@ -422,9 +427,12 @@ def guided_pairs(ports: list[int], n: int) -> list[Pair]:
         pairs.append(
             Pair(
                 staff_url=f"ws://127.0.0.1:{port}/ws/guided/{session.public_id}/",
-                patient_url=f"ws://127.0.0.1:{port}/guided/device/ws/",
+                patient_url=f"ws://127.0.0.1:{patient_port}/guided/device/ws/",
                 staff_headers={"Origin": origin, "Cookie": staff_cookie},
-                patient_headers={"Origin": origin, "Cookie": f"{DEVICE_COOKIE}={raw}"},
+                patient_headers={
+                    "Origin": f"http://127.0.0.1:{patient_port}",
+                    "Cookie": f"{DEVICE_COOKIE}={raw}",
+                },
             )
         )
     return pairs
@@ -444,7 +452,7 @@ def run() -> None:
             print(f"\n  -- {n} sessions ({n * ACTIONS_PER_SECOND:.0f} staff actions/s in all)")
             baseline = run_relay(n)
             _report("bare relay (baseline)", baseline, None)
-            for layer, processes in CASES:
+            for layer, processes, split in CASES:
                 prefix = f"benchguided{layer}{os.getpid()}"
                 ports = [_free_port() for _ in range(processes)]
                 with contextlib.ExitStack() as servers:
@@ -456,7 +464,8 @@ def run() -> None:
                             f"asgi_serve({port}, {database!r}, {layer!r}, {prefix!r})"
                         )
                         servers.enter_context(_process(code, port))
-                    pairs = guided_pairs(ports, n)
+                    pairs = guided_pairs(ports, n, split=split)
                     result = asyncio.run(drive(pairs, is_staff_event=guided_is_staff_event))
                 label = f"{processes} processes" if processes > 1 else "1 process"
+                label += ", split" if split else ""
                 _report(f"guided, {layer}, {label}", result, baseline)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+import uuid
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +29,8 @@ from .pointer import pointer_apply
 from .protocol import DEVICE_REVOKED, GUIDED_LAYER, PATIENT, STAFF, guided_event, session_group
 from .services import presence_update
 
+log = logging.getLogger(__name__)
+
 MAX_CLIENT_MESSAGE = 16 * 1024
 RATE_BURST = 50  # messages per second per socket
 SESSION_ENDED_CLOSE_CODE = 4410
@@ -39,15 +44,32 @@ def _db(fn: Callable[..., Any]) -> Callable[..., Any]:
     return database_sync_to_async(fn, thread_sensitive=False)
 
 
+_PROCESS = uuid.uuid4().hex
+# The guided sockets of this process, by session: an event sent from here reaches them at once,
+# not through Redis (see _GuidedConsumer.group_send_all).
+_here: dict[int, weakref.WeakSet[_GuidedConsumer]] = {}
+
+
+def _origin() -> str:
+    """This process and event loop (tests run one loop per test, the server one per process)."""
+    return f"{_PROCESS}.{id(asyncio.get_running_loop())}"
+
+
 class _GuidedConsumer(AsyncJsonWebsocketConsumer):
     channel_layer_alias = GUIDED_LAYER
     role: str
     session_id: int
     group: str
+    origin = ""
+    # Events handed over directly while the socket is still joining (sent after the snapshot);
+    # None once it has joined.
+    held: list[dict[str, Any]] | None = None
 
     async def _join(self) -> None:
         self.times: list[float] = []
         self.ctx = await _db(protocol.session_context)(self.session_id)
+        self.origin, self.held = _origin(), []
+        _here.setdefault(self.session_id, weakref.WeakSet()).add(self)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.protocol_call(
@@ -58,10 +80,18 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
             joined=True,
         )
         await self.send_snapshot()
+        held, self.held = self.held, None
+        for event in held:  # the client ignores those the snapshot already holds
+            await self.deliver(event)
 
     async def disconnect(self, code: int) -> None:
         if not hasattr(self, "group"):
             return
+        here = _here.get(self.session_id)
+        if here is not None:
+            here.discard(self)
+            if not here:
+                _here.pop(self.session_id, None)
         await self.channel_layer.group_discard(self.group, self.channel_name)
         await self.protocol_call(
             presence_update,
@@ -87,8 +117,30 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
         return result
 
     async def group_send_all(self, outgoing: protocol.Outgoing) -> None:
+        """Send committed events: first straight to this session's sockets in this process and
+        loop, then through the channel layer, marked with where it came from, for the sockets
+        elsewhere (the sockets here skip that copy: they have it)."""
         for group, sides in outgoing:
-            await self.channel_layer.group_send(group, guided_event(sides))
+            event = {**guided_event(sides), "origin": self.origin}
+            if group == self.group:
+                for socket in list(_here.get(self.session_id, ())):
+                    if socket.origin == self.origin:
+                        await socket.receive_here(event)
+            await self.channel_layer.group_send(group, event)
+
+    async def receive_here(self, event: dict[str, Any]) -> None:
+        if self.held is not None:
+            self.held.append(event)
+            return
+        try:
+            await self.deliver(event)
+        except Exception as exc:  # a socket closing meanwhile: the sender carries on
+            log.info("guided event not handed over: %s", type(exc).__name__)
+
+    async def guided_message(self, event: dict[str, Any]) -> None:
+        if event.get("origin") == self.origin:
+            return  # handed over directly when it was sent (group_send_all)
+        await self.deliver(event)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None or len(text_data) > MAX_CLIENT_MESSAGE:
@@ -140,7 +192,7 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
         )
         await self.send_json(reply)
 
-    async def guided_message(self, event: dict[str, Any]) -> None:
+    async def deliver(self, event: dict[str, Any]) -> None:
         message = event.get(self.role)
         if not isinstance(message, dict):
             return
@@ -269,7 +321,7 @@ class PatientConsumer(_GuidedConsumer):
             await self.close(code=SESSION_ENDED_CLOSE_CODE)
         return live
 
-    async def guided_message(self, event: dict[str, Any]) -> None:
+    async def deliver(self, event: dict[str, Any]) -> None:
         message = event.get(PATIENT)
         if not isinstance(message, dict):
             return

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from clinic.models import AuditEvent, Role
@@ -18,6 +19,7 @@ from clinic.tests.conftest import session_cookie_headers
 from clinic.tests.factories import LocationFactory, staff_user
 from config.asgi import application
 from patients.guided.models import GuidedSession, SessionStatus
+from patients.guided.protocol import GUIDED_LAYER, session_group
 from patients.guided.services import device_pair, guided_sessions_expire, pairing_code_issue
 
 from .factories import paired_session, payer_for
@@ -159,6 +161,32 @@ async def test_staff_navigation_reaches_the_patient_with_the_next_version(paired
         "version": seen["version"],
         "duplicate": False,
     }
+    await staff_socket.disconnect()
+    await patient_socket.disconnect()
+
+
+async def test_each_event_reaches_each_socket_once_from_here_or_from_elsewhere(paired):
+    session, raw, staff = paired
+    staff_socket, patient_socket = await both(session, raw, staff)
+    # Sent from this process: handed to its sockets directly; the channel layer's copy (for
+    # sockets in other processes) must not reach them a second time.
+    await staff_socket.send_json_to({"type": "HIGHLIGHT_FIELD", "id": "hl-0000001", "field": "sex"})
+    seen = await receive(patient_socket)
+    assert (seen["type"], seen["state"]["highlight"]) == ("HIGHLIGHT_FIELD", "sex")
+    own = await receive_types(staff_socket, {"ACK", "HIGHLIGHT_FIELD"})
+    assert own["HIGHLIGHT_FIELD"]["version"] == seen["version"]
+    assert await patient_socket.receive_nothing(timeout=1)
+    assert await staff_socket.receive_nothing(timeout=0.2)
+    # Sent by another web process: only the channel layer brings it, and it is delivered.
+    elsewhere = {
+        "type": "guided.message",
+        "origin": "another-process.1",
+        "patient": {"type": "PRESENCE", "version": seen["version"] + 1, "by": "server"},
+    }
+    await get_channel_layer(GUIDED_LAYER).group_send(session_group(session.pk), elsewhere)
+    assert await receive(patient_socket) == elsewhere["patient"]
+    assert await patient_socket.receive_nothing(timeout=0.5)
+    assert await staff_socket.receive_nothing(timeout=0.2)  # no staff side in that event
     await staff_socket.disconnect()
     await patient_socket.disconnect()
 
