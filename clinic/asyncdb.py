@@ -37,7 +37,9 @@ class _Connections:
         self.settings = settings
 
     async def connect(self) -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(**self.settings)
+        conn = await psycopg.AsyncConnection.connect(**self.settings)
+        _opened.add(conn)
+        return conn
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -88,6 +90,8 @@ class PerLoop:
 
 
 _all: weakref.WeakSet[PerLoop] = weakref.WeakSet()
+# Every connection not yet collected, whatever became of its loop (close_all finishes them).
+_opened: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()
 
 
 def connect_settings(alias: str = "default", **extra: Any) -> dict[str, Any]:
@@ -121,6 +125,8 @@ def _after_fork_in_child() -> None:
             _forked_away.extend(pool.idle)
             pool.idle = []
         per_loop.by_loop.clear()
+    _forked_away.extend(_opened)
+    _opened.clear()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -130,3 +136,6 @@ def close_all() -> None:
     """Close every idle connection of every loop (tests, before their database is dropped)."""
     for per_loop in list(_all):
         per_loop.close()
+    for conn in list(_opened):
+        if not conn.closed:
+            conn.pgconn.finish()

@@ -116,17 +116,24 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
         await self.group_send_all(outgoing)
         return result
 
-    async def group_send_all(self, outgoing: protocol.Outgoing) -> None:
+    async def group_send_all(
+        self, outgoing: protocol.Outgoing, *, listeners: frozenset[str] | None = None
+    ) -> None:
         """Send committed events: first straight to this session's sockets in this process and
         loop, then through the channel layer, marked with where it came from, for the sockets
-        elsewhere (the sockets here skip that copy: they have it)."""
+        elsewhere (the sockets here skip that copy: they have it). ``listeners``: the channels
+        of every socket of the session when the command committed, if known; when all of them
+        are here, nobody elsewhere needs the channel layer's copy."""
         for group, sides in outgoing:
             event = {**guided_event(sides), "origin": self.origin}
-            if group == self.group:
-                for socket in list(_here.get(self.session_id, ())):
-                    if socket.origin == self.origin:
-                        await socket.receive_here(event)
-            await self.channel_layer.group_send(group, event)
+            if group != self.group:
+                await self.channel_layer.group_send(group, event)
+                continue
+            here = [s for s in _here.get(self.session_id, ()) if s.origin == self.origin]
+            for socket in here:
+                await socket.receive_here(event)
+            if listeners is None or not listeners <= {s.channel_name for s in here}:
+                await self.channel_layer.group_send(group, event)
 
     async def receive_here(self, event: dict[str, Any]) -> None:
         if self.held is not None:
@@ -177,11 +184,8 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
             device_id=getattr(self, "device_id", None),
         )
         if fast is not None:  # applied on this loop; else the full path decides
-            reply, outgoing = fast
-            await self.group_send_all(outgoing)
-            await self.send_json(reply)
-            return
-        if not await self.still_allowed():
+            await self.group_send_all(fast.outgoing, listeners=fast.listeners)
+            await self.send_json(fast.reply)
             return
         reply = await self.protocol_call(
             protocol.message_apply,
@@ -190,6 +194,10 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
             message=content,
             **self.sender(),
         )
+        # message_apply refuses a let-go device itself; only then is it worth a second look,
+        # to tell the tablet the session is over for it and close the socket.
+        if reply.get("type") == "ERROR" and not await self.still_allowed():
+            return
         await self.send_json(reply)
 
     async def deliver(self, event: dict[str, Any]) -> None:

@@ -18,6 +18,10 @@ from clinic.fields import EncryptedTextField
 from clinic.models import Location, Organization
 from clinic.models.base import PublicIdModel
 
+# Channels of one side's sockets kept in GuidedSession.presence (the newest); a full list may
+# have dropped some, so senders then cannot rely on it (patients/guided/pointer.py).
+PRESENCE_CHANNELS_KEPT = 10
+
 
 class SessionStatus(models.TextChoices):
     ACTIVE = "active", "Active"

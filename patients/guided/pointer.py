@@ -26,7 +26,13 @@ from psycopg import sql
 
 from clinic.asyncdb import PerLoop
 
-from .models import DeviceToken, GuidedSession, SessionMessage, SessionStatus
+from .models import (
+    PRESENCE_CHANNELS_KEPT,
+    DeviceToken,
+    GuidedSession,
+    SessionMessage,
+    SessionStatus,
+)
 from .protocol import (
     POINTER_ONLY,
     STAFF,
@@ -54,12 +60,12 @@ WITH applied AS (
             WHERE m.session_id = %(session)s AND m.client_id = %(client_id)s
        )
        {condition}
- RETURNING s.id, s.version, s.step, s.steps_opened, s.highlight, s.focus
+ RETURNING s.id, s.version, s.step, s.steps_opened, s.highlight, s.focus, s.presence
 ), ledger AS (
     INSERT INTO {ledger} (session_id, client_id, type, role, version, created_at)
     SELECT id, %(client_id)s, %(type)s, %(role)s, version, now() FROM applied
 )
-SELECT version, step, steps_opened, highlight, focus FROM applied
+SELECT version, step, steps_opened, highlight, focus, presence FROM applied
 """
 
 
@@ -94,6 +100,13 @@ _FOCUS = _statement(
     " AND EXISTS (SELECT 1 FROM {device} AS d WHERE d.id = %(device)s"
     " AND d.session_id = s.id AND d.revoked_at IS NULL)",
 )
+
+
+@dataclass(frozen=True)
+class Applied:
+    reply: dict[str, Any]  # the ACK
+    outgoing: Outgoing  # the events, to send now that it is committed
+    listeners: frozenset[str] | None  # every socket's channel, None if not known for sure
 
 
 @dataclass(frozen=True)
@@ -145,9 +158,9 @@ async def pointer_apply(
     ctx: Context,
     message: Any,
     device_id: int | None = None,
-) -> tuple[dict[str, Any], Outgoing] | None:
-    """Apply a pointer command: (the ACK, the events to send now it is committed), or None
-    when this path did not apply it (``protocol.message_apply`` then decides)."""
+) -> Applied | None:
+    """Apply a pointer command, or None when this path did not apply it
+    (``protocol.message_apply`` then decides)."""
     if not isinstance(message, dict) or message.get("type") not in POINTER_ONLY:
         return None
     try:
@@ -174,7 +187,7 @@ async def pointer_apply(
         return None
     if row is None:
         return None
-    version, step, steps_opened, highlight, focus = row
+    version, step, steps_opened, highlight, focus, presence = row
     # The columns the events show, without a model instance (its defaults cost more here).
     session = SimpleNamespace(
         pk=session_id,
@@ -193,4 +206,23 @@ async def pointer_apply(
         echo=plan.echo,
         changed=plan.changed,
     )
-    return {"type": "ACK", "id": client_id, "version": version, "duplicate": False}, outgoing
+    return Applied(
+        {"type": "ACK", "id": client_id, "version": version, "duplicate": False},
+        outgoing,
+        listeners(presence),
+    )
+
+
+def listeners(presence: Any) -> frozenset[str] | None:
+    """The channels of every socket of the session as its row knew them when the command
+    committed (``services.presence_update`` keeps them under the same row lock), or None when
+    the list may be incomplete. A socket that joins later reads a snapshot taken after it."""
+    if not isinstance(presence, dict):
+        return None
+    out: set[str] = set()
+    for entry in presence.values():
+        channels = entry.get("channels") if isinstance(entry, dict) else None
+        if not isinstance(channels, list) or len(channels) >= PRESENCE_CHANNELS_KEPT:
+            return None
+        out.update(c for c in channels if isinstance(c, str))
+    return frozenset(out)

@@ -22,6 +22,7 @@ from clinic.services.audit import audit_record
 from . import protocol
 from .consents import consents_current, form_current
 from .models import (
+    PRESENCE_CHANNELS_KEPT,
     DeviceToken,
     GuidedSession,
     GuidedUpload,
@@ -348,7 +349,7 @@ def presence_update(*, session_id: int, role: str, channel: str, joined: bool) -
         channels.append(channel)
     status = "connected" if channels else "reconnecting"
     changed_status = entry.get("status") != status
-    entry["channels"] = channels[-10:]
+    entry["channels"] = channels[-PRESENCE_CHANNELS_KEPT:]
     if changed_status:
         entry["status"] = status
         entry["since"] = timezone.now().isoformat()

@@ -7,6 +7,7 @@ hence ``transaction=True``.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -187,6 +188,58 @@ async def test_each_event_reaches_each_socket_once_from_here_or_from_elsewhere(p
     assert await receive(patient_socket) == elsewhere["patient"]
     assert await patient_socket.receive_nothing(timeout=0.5)
     assert await staff_socket.receive_nothing(timeout=0.2)  # no staff side in that event
+    await staff_socket.disconnect()
+    await patient_socket.disconnect()
+
+
+async def test_the_channel_layer_is_skipped_only_when_every_socket_is_here(paired):
+    from patients.guided.services import presence_update
+
+    session, raw, staff = paired
+    staff_socket, patient_socket = await both(session, raw, staff)
+    layer = get_channel_layer(GUIDED_LAYER)
+    # A listener on the group that the session row does not list (no socket has one like it):
+    # it shows what went through the channel layer.
+    spy = await layer.new_channel()
+    await layer.group_add(session_group(session.pk), spy)
+
+    async def highlight(field: str, client_id: str) -> None:
+        await staff_socket.send_json_to(
+            {"type": "HIGHLIGHT_FIELD", "id": client_id, "field": field}
+        )
+        assert (await receive(patient_socket))["state"]["highlight"] == field
+        await receive_types(staff_socket, {"ACK", "HIGHLIGHT_FIELD"})
+
+    got: list[dict[str, Any]] = []
+
+    async def listen() -> None:  # one receive for the whole test: a cancelled one drops the channel
+        while True:
+            got.append(await layer.receive(spy))
+
+    def highlights() -> list[str]:
+        # Copies of the joining's presence events may still be on their way through Redis.
+        return [
+            e["patient"]["state"]["highlight"]
+            for e in got
+            if e.get("patient", {}).get("type") == "HIGHLIGHT_FIELD"
+        ]
+
+    listener = asyncio.create_task(listen())
+    await highlight("sex", "hl-0000011")  # both sockets here: nothing published
+    await asyncio.sleep(1)
+    assert highlights() == []
+    # A tablet socket in another process (listed in the row): the event goes out for it.
+    await database_sync_to_async(presence_update)(
+        session_id=session.pk, role="patient", channel=spy, joined=True
+    )
+    await highlight("last_name", "hl-0000012")
+    for _ in range(WAIT * 10):
+        if highlights():
+            break
+        await asyncio.sleep(0.1)
+    assert highlights() == ["last_name"]
+    listener.cancel()
+    await layer.group_discard(session_group(session.pk), spy)
     await staff_socket.disconnect()
     await patient_socket.disconnect()
 

@@ -79,7 +79,7 @@ def _same_effect(twins: tuple[GuidedSession, GuidedSession], role: str, **fields
     message = {"id": client_id, **fields}
     applied = _fast(fast_session, role, message)
     assert applied is not None, "the fast path refused a command the rules apply"
-    reply, outgoing = applied
+    reply, outgoing = applied.reply, applied.outgoing
     rules_reply, rules_outgoing = _rules(rules_session, role, message)
     assert reply == rules_reply
     assert reply["type"] == "ACK" and reply["duplicate"] is False
@@ -143,7 +143,7 @@ def test_no_navigation_while_a_signature_is_requested(twins):
 def test_a_resent_message_applies_once(twins):
     session, _ = twins
     message = {"type": "HIGHLIGHT_FIELD", "field": "last_name", "id": new_id()}
-    reply, _ = _fast(session, "staff", message)
+    reply = _fast(session, "staff", message).reply
     assert _fast(session, "staff", message) is None  # the rules then say "duplicate"
     assert _rules(session, "staff", message)[0] == {
         "type": "ACK",
@@ -187,3 +187,26 @@ def test_pointer_commits_do_not_wait_for_the_disk(twins):
     with connection.cursor() as cursor:  # Django's own connections are untouched
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
+
+
+def test_the_listeners_are_every_socket_the_row_knows_or_unknown():
+    from patients.guided.models import PRESENCE_CHANNELS_KEPT
+    from patients.guided.pointer import listeners
+
+    both = {"staff": {"channels": ["a", "b"]}, "patient": {"channels": ["c"]}}
+    assert listeners(both) == {"a", "b", "c"}
+    assert listeners({}) == frozenset()
+    full = {"staff": {"channels": [f"s{i}" for i in range(PRESENCE_CHANNELS_KEPT)]}}
+    assert listeners(full) is None  # the oldest may have been dropped: publish
+    assert listeners({"staff": {"status": "connected"}}) is None
+    assert listeners(None) is None
+
+
+def test_the_fast_path_reports_the_sockets_the_session_row_lists(twins):
+    from patients.guided.services import presence_update
+
+    session, _ = twins
+    presence_update(session_id=session.pk, role="staff", channel="chan-staff", joined=True)
+    presence_update(session_id=session.pk, role="patient", channel="chan-tablet", joined=True)
+    applied = _fast(session, "staff", {"type": "CLEAR_HIGHLIGHT", "id": new_id()})
+    assert applied.listeners == {"chan-staff", "chan-tablet"}
