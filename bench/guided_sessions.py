@@ -13,11 +13,12 @@ BENCH_GUIDED_KEEPDB=1 keeps the scratch database between runs (for tuning).
 
 Targets, in the same run:
 - **guided (Django)**: the project's ASGI application (config.asgi, served by uvicorn as the
-  Procfile does, one process) on a scratch copy of the database made for the run and dropped
-  at the end; the guided consumers check each command, persist it (version, step, highlight)
-  in PostgreSQL and broadcast it through the channel layer. Measured once with
-  channels_redis.core.RedisChannelLayer and once with
-  channels_redis.pubsub.RedisPubSubChannelLayer (a separate channel prefix each time).
+  Procfile does) on a scratch copy of the database made for the run and dropped at the end;
+  the guided consumers check each command, persist it (version, step, highlight) in PostgreSQL
+  and hand the event to the patient socket, through the channel layer when it is elsewhere.
+  Cases (CASES below): the layer (channels_redis.core.RedisChannelLayer or
+  channels_redis.pubsub.RedisPubSubChannelLayer, a separate channel prefix each time) and the
+  web processes (1; 2 with each session on one; "2x" with each session's sockets on both).
 - **bare relay (baseline)**: a minimal `websockets` server in its own process that parses
   each staff frame, stamps a per-session version and forwards it to the patient socket of the
   same session: no Django, no database, no channel layer.
@@ -62,7 +63,7 @@ CASES = [
     for layer, _, processes in (
         case.partition(":")
         for case in os.environ.get(
-            "BENCH_GUIDED_CASES", "core:1,pubsub:1,pubsub:2,pubsub:2x"
+            "BENCH_GUIDED_CASES", "core:1,pubsub:1,pubsub:2,core:2x,pubsub:2x"
         ).split(",")
     )
 ]
