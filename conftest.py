@@ -44,11 +44,18 @@ def sign_in(client: Client, user) -> Client:
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup):
     """pytest-django's test database, and before it is dropped, the connections the sockets'
-    event loops opened (clinic.asyncdb) closed."""
+    event loops opened (clinic.asyncdb) and the pool that worker threads took theirs from
+    closed (else PostgreSQL refuses to drop a database others are connected to)."""
+    from django.db import connections
+
     from clinic.asyncdb import close_all
 
     yield
     close_all()
+    for connection in connections.all(initialized_only=True):
+        connection.close()
+        if connection.vendor == "postgresql":
+            connection.close_pool()
 
 
 @pytest.fixture

@@ -130,6 +130,7 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
                 await self.channel_layer.group_send(group, event)
                 continue
             here = [s for s in _here.get(self.session_id, ()) if s.origin == self.origin]
+            here.sort(key=lambda s: s is self)  # the other side first: its screen is waiting
             for socket in here:
                 await socket.receive_here(event)
             if listeners is None or not listeners <= {s.channel_name for s in here}:
