@@ -26,8 +26,6 @@ from django.db import connections
 from psycopg.pq import TransactionStatus
 
 SIZE = 4
-# Options Django reads itself; the rest of DATABASES OPTIONS are libpq parameters.
-_DJANGO_ONLY = {"pool", "isolation_level", "server_side_binding", "assume_role", "cursor_factory"}
 
 
 class _Connections:
@@ -95,19 +93,19 @@ _opened: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()
 
 
 def connect_settings(alias: str = "default", **extra: Any) -> dict[str, Any]:
-    """psycopg connection arguments from Django's settings for ``alias`` (read when called:
-    the test runner renames the database after settings load)."""
-    source = connections[alias].settings_dict
-    params: dict[str, Any] = {
-        k: v for k, v in (source.get("OPTIONS") or {}).items() if k not in _DJANGO_ONLY
-    }
-    for key, name in (("NAME", "dbname"), ("USER", "user"), ("PASSWORD", "password")):
-        if source.get(key):
-            params[name] = source[key]
-    if source.get("HOST"):
-        params["host"] = source["HOST"]
-    if source.get("PORT"):
-        params["port"] = str(source["PORT"])
+    """psycopg connection arguments for ``alias``: Django's own (``get_connection_params``, read
+    when called: the test runner renames the database after settings load), in autocommit,
+    with psycopg's cursor and adapters and with prepared statements."""
+    connection = connections[alias]
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    # Django's adapters hand jsonb back as text (its JSONField decodes it); these callers read
+    # jsonb columns directly, so psycopg's own adapters apply.
+    params.pop("context", None)
+    # Django turns server-side prepared statements off unless OPTIONS asks (for poolers); these
+    # few statements repeat thousands of times and take half the time prepared, so psycopg's
+    # default applies here unless OPTIONS sets prepare_threshold (None: never prepare).
+    params["prepare_threshold"] = connection.settings_dict["OPTIONS"].get("prepare_threshold", 5)
     if "options" in params and "options" in extra:  # both apply
         extra = {**extra, "options": f"{params['options']} {extra['options']}"}
     params.update(autocommit=True, **extra)

@@ -128,6 +128,14 @@ def test_what_the_rules_refuse_the_fast_path_leaves_alone(twins):
     _no_effect(session, "staff", type="NAVIGATE")  # no step
     _no_effect(session, "staff", type="FIELD_CHANGED", field="first_name", value="x")
     assert _fast(session, "staff", {"type": "CLEAR_HIGHLIGHT", "id": "bad id!"}) is None
+    # Values of the wrong type go to the rules too (which answer "invalid"), never a crash.
+    _no_effect(session, "staff", type="NAVIGATE", step=["demographics"])
+    _no_effect(session, "staff", type="HIGHLIGHT_FIELD", field={"name": "last_name"})
+    _no_effect(session, "patient", type="FIELD_FOCUS", field=7)
+    assert (
+        _rules(session, "staff", {"type": "NAVIGATE", "step": [1], "id": new_id()})[0]["code"]
+        == "invalid"
+    )
 
 
 def test_no_navigation_while_a_signature_is_requested(twins):
