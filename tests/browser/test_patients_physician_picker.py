@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.urls import reverse
+from playwright.sync_api import expect
 
 from clinic.models import Role
 from clinic.tests.factories import staff_user
@@ -59,11 +60,14 @@ def test_pick_a_physician_to_filter_the_list_on_desktop_and_phone(browser, live_
     options.first.wait_for(timeout=WAIT_MS)
     assert options.count() == 2
     page.screenshot(path=str(SHOTS / "patients-physician-picker-desktop.png"))
-    # Keyboard: down twice reaches the second suggestion (Ruiz), Enter chooses it.
+    # Keyboard: down twice reaches the second suggestion (Ruiz), Enter chooses it. Wait for the
+    # lookups to settle first: a late answer redraws the list and resets the active option.
+    page.wait_for_load_state("networkidle")
     box.press("ArrowDown")
     box.press("ArrowDown")
+    expect(options.nth(1)).to_have_attribute("aria-selected", "true", timeout=WAIT_MS)
     box.press("Enter")
-    assert box.input_value() == physician_label(ruiz)
+    expect(box).to_have_value(physician_label(ruiz), timeout=WAIT_MS)
     page.wait_for_url("**physician=*", timeout=WAIT_MS)
     page.get_by_text("Unreferred").wait_for(state="detached", timeout=WAIT_MS)
     assert page.locator("#patient-results").get_by_text("Referred").count() == 1
