@@ -149,7 +149,15 @@ class GuidedSession(PublicIdModel):
         ]
         indexes = [
             models.Index(fields=["location", "status"], name="guided_session_loc_status"),
-            models.Index(fields=["status", "last_activity_at"], name="guided_session_idle"),
+            # The idle-out job's way in: the few active sessions. No index may hold a column
+            # a command changes (step, highlight, version, last_activity_at, ...): the row is
+            # rewritten several times a second, and only then can PostgreSQL do it in place
+            # (a HOT update) instead of adding an entry to every index each time.
+            models.Index(
+                fields=["created_at"],
+                name="guided_session_active",
+                condition=models.Q(status=SessionStatus.ACTIVE),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -220,7 +228,10 @@ class SessionMessage(models.Model):
     tenant_organization_field = "session__organization"
     tenant_location_field = "session__location"
 
-    session = models.ForeignKey(GuidedSession, on_delete=models.CASCADE, related_name="messages")
+    # No index of its own: guided_message_once (session, client_id) starts with it.
+    session = models.ForeignKey(
+        GuidedSession, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     client_id = models.CharField(max_length=64)
     type = models.CharField(max_length=30)
     role = models.CharField(max_length=10)

@@ -19,6 +19,7 @@ from django.utils import timezone
 from patients.guided import protocol
 from patients.guided.models import DeviceToken, GuidedSession, SessionMessage, SessionStatus
 from patients.guided.pointer import pointer_apply
+from patients.guided.services import models_q_idle
 
 from .factories import paired_session
 from .helpers import fill, new_id, ok, staff_do
@@ -218,3 +219,56 @@ def test_the_fast_path_reports_the_sockets_the_session_row_lists(twins):
     presence_update(session_id=session.pk, role="patient", channel="chan-tablet", joined=True)
     applied = _fast(session, "staff", {"type": "CLEAR_HIGHLIGHT", "id": new_id()})
     assert applied.listeners == {"chan-staff", "chan-tablet"}
+
+
+# What the commands write into a session's row, several times a second.
+WRITTEN = {
+    "step",
+    "steps_opened",
+    "steps_ready",
+    "highlight",
+    "focus",
+    "presence",
+    "version",
+    "values_encrypted",
+    "uploads",
+    "consents",
+    "signature",
+    "last_activity_at",
+    "updated_at",
+}
+
+
+def test_no_index_holds_a_column_the_commands_write() -> None:
+    # Then PostgreSQL updates the row in place (HOT) instead of adding to every index each time.
+    with connection.cursor() as cursor:
+        indexes = connection.introspection.get_constraints(cursor, GuidedSession._meta.db_table)
+        cursor.execute(
+            "SELECT pg_get_expr(indpred, indrelid) FROM pg_index"
+            " WHERE indrelid = %s::regclass AND indpred IS NOT NULL",
+            [GuidedSession._meta.db_table],
+        )
+        predicates = [row[0] for row in cursor.fetchall()]
+    indexed = {
+        column
+        for index in indexes.values()
+        if (index["index"] or index["unique"] or index["primary_key"]) and not index["check"]
+        for column in index["columns"] or ()
+    }
+    assert indexed >= {"id", "status", "location_id"}  # the introspection sees them
+    assert not indexed & WRITTEN
+    assert predicates and not any(column in p for p in predicates for column in WRITTEN)
+
+
+def test_the_idle_job_reaches_active_sessions_through_the_partial_index() -> None:
+    paired_session()
+    query = GuidedSession.objects.filter(status=SessionStatus.ACTIVE).filter(
+        models_q_idle(timezone.now())
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")  # a test table is small enough to scan
+        try:
+            plan = query.explain()
+        finally:
+            cursor.execute("RESET enable_seqscan")
+    assert "guided_session_active" in plan
