@@ -1,17 +1,23 @@
 """Guided sessions: staff action -> patient screen latency with N paired sessions open.
 
-For N in BENCH_GUIDED_SESSIONS (default 50, 200, 500) paired sessions, once every session is
-open, every staff socket sends a staff command (HIGHLIGHT_FIELD, CLEAR_HIGHLIGHT and NAVIGATE,
-in turn) twice a second, each session starting at a random phase, for BENCH_GUIDED_SECONDS
-after BENCH_GUIDED_WARMUP. The latency of one action is the time from the staff client sending
+For N in BENCH_GUIDED_SESSIONS (default 50, 200, 500) paired sessions, every staff socket sends
+a staff command (HIGHLIGHT_FIELD, CLEAR_HIGHLIGHT and NAVIGATE, in turn) twice a second, each
+session at a random phase. The latency of one action is the time from the staff client sending
 it to the patient client of the same session receiving the resulting event (both clients live
 in this process, one clock). Events of a session arrive in order, so a patient's next staff
-event answers the oldest action of its session still waiting. After the window the run waits
-up to BENCH_GUIDED_DRAIN seconds for what is on its way; what has not come by then is "late"
-(a saturated server is late, not lossless, so percentiles alone would flatter it).
-BENCH_GUIDED_KEEPDB=1 keeps the scratch database between runs (for tuning).
+event answers the oldest action of its session still waiting.
 
-Targets, in the same run:
+Each case runs the relay and the project side by side, every socket of both open, and loads
+them **in turn**: windows of BENCH_GUIDED_WINDOW seconds (after a warm-up: BENCH_GUIDED_WARMUP
+before a target's first window, half a second before the others), BENCH_GUIDED_SECONDS measured
+per target in all, the order swapped each round, the idle target's staff silent. So both are
+measured under the same weather (this machine's drift between minutes is as large as the
+differences sought). After a window its events may take up to 5 s to arrive before the next
+window starts; at the end the run waits up to BENCH_GUIDED_DRAIN seconds, and what has not come
+by then is "late" (a saturated server is late, not lossless, so percentiles alone would flatter
+it). BENCH_GUIDED_KEEPDB=1 keeps the scratch database between runs (for tuning).
+
+Targets:
 - **guided (Django)**: the project's ASGI application (config.asgi, served by uvicorn as the
   Procfile does) on a scratch copy of the database made for the run and dropped at the end;
   the guided consumers check each command, persist it (version, step, highlight) in PostgreSQL
@@ -19,18 +25,20 @@ Targets, in the same run:
   Cases (CASES below): the layer (channels_redis.core.RedisChannelLayer or
   channels_redis.pubsub.RedisPubSubChannelLayer, a separate channel prefix each time) and the
   web processes (1; 2 with each session on one; "2x" with each session's sockets on both).
-- **bare relay (baseline)**: a minimal `websockets` server in its own process that parses
-  each staff frame, stamps a per-session version and forwards it to the patient socket of the
-  same session: no Django, no database, no channel layer.
+- **bare relay (baseline)**: a minimal `websockets` server in its own process, on uvloop as
+  uvicorn runs the project, that parses each staff frame, stamps a per-session version,
+  forwards it to the patient socket of the same session and acknowledges it to the sender: no
+  Django, no database, no channel layer.
 
-The load generator shares the machine's cores with the server, PostgreSQL and Redis, as the
-baseline does. Figures go to docs/benchmarks.md ("Guided sessions").
+The load generator (on uvloop too) shares the machine's cores with the servers, PostgreSQL and
+Redis. Figures go to docs/benchmarks.md ("Guided sessions").
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -44,10 +52,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 SESSION_COUNTS = [int(n) for n in os.environ.get("BENCH_GUIDED_SESSIONS", "50,200,500").split(",")]
-SECONDS = float(os.environ.get("BENCH_GUIDED_SECONDS", "15"))
-WARMUP_SECONDS = float(os.environ.get("BENCH_GUIDED_WARMUP", "3"))
+SECONDS = float(os.environ.get("BENCH_GUIDED_SECONDS", "15"))  # measured, per target and case
+WARMUP_SECONDS = float(os.environ.get("BENCH_GUIDED_WARMUP", "3"))  # before a target's first window
 DRAIN_SECONDS = float(os.environ.get("BENCH_GUIDED_DRAIN", "20"))
+# The measured seconds come in windows, the targets taking turns (the machine's own drift, which
+# moved the relay's p95 between 0.9 and 1.9 ms from one minute to the next here, then falls on
+# both alike).
+WINDOW_SECONDS = float(os.environ.get("BENCH_GUIDED_WINDOW", "3"))
+ROUNDS = max(1, round(SECONDS / WINDOW_SECONDS))
+WINDOW_WARMUP = 0.5  # before every later window
+WINDOW_DRAIN = 5.0  # at most, after a window, for its events to arrive
 ACTIONS_PER_SECOND = 2.0
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = {
@@ -74,12 +91,34 @@ CASES = [
 # --------------------------------------------------------------------------------------------
 
 
-def relay_serve(port: int) -> None:
-    """Run the bare relay on 127.0.0.1:port until killed (in its own process)."""
+# The least a server that keeps its state in PostgreSQL must do per command: one statement that
+# bumps the session's version and returns it (committed without waiting for the disk, prepared).
+RELAY_STATEMENT = (
+    "UPDATE bench_relay_session SET version = version + 1 WHERE session = %s RETURNING version"
+)
+
+
+def relay_serve(port: int, conninfo: str = "") -> None:
+    """Run the bare relay on 127.0.0.1:port until killed (in its own process). With
+    ``conninfo``, each staff frame first takes its version from PostgreSQL (RELAY_STATEMENT,
+    on one of 4 connections, as the project's pointer commands do)."""
     from websockets.asyncio.server import serve
 
     patients: dict[str, Any] = {}
     versions: dict[str, int] = {}
+    idle: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def version_of(session: str) -> int:
+        if not conninfo:
+            versions[session] = versions.get(session, 0) + 1
+            return versions[session]
+        conn = await idle.get()
+        try:
+            cursor = await conn.execute(RELAY_STATEMENT, (session,))
+            row = await cursor.fetchone()
+        finally:
+            idle.put_nowait(conn)
+        return int(row[0])
 
     async def handler(ws: Any) -> None:
         # /relay/<session>/<role>
@@ -92,8 +131,7 @@ def relay_serve(port: int) -> None:
             return
         async for frame in ws:
             message = json.loads(frame)
-            versions[session] = versions.get(session, 0) + 1
-            out = json.dumps({**message, "version": versions[session]})
+            out = json.dumps({**message, "version": await version_of(session)})
             target = patients.get(session)
             if target is not None:
                 with contextlib.suppress(Exception):
@@ -101,10 +139,42 @@ def relay_serve(port: int) -> None:
             await ws.send(json.dumps({"type": "ACK", "id": message.get("id")}))
 
     async def main() -> None:
-        async with serve(handler, "127.0.0.1", port, max_queue=None, compression=None):
+        if conninfo:
+            import psycopg
+
+            for _ in range(4):
+                idle.put_nowait(
+                    await psycopg.AsyncConnection.connect(
+                        conninfo, autocommit=True, options="-c synchronous_commit=off"
+                    )
+                )
+        async with serve(
+            handler, "127.0.0.1", port, max_queue=None, compression=None, ping_interval=None
+        ):
             await asyncio.Future()
 
-    asyncio.run(main())
+    uvloop.run(main())  # the loop uvicorn runs the project on
+
+
+def relay_database(n: int) -> str:
+    """The relay's table in the scratch database (one row per session), and how to reach it."""
+    from django.db import connection
+    from psycopg.conninfo import make_conninfo
+
+    from clinic.asyncdb import connect_settings
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_relay_session")
+        cursor.execute(
+            "CREATE TABLE bench_relay_session (session text PRIMARY KEY, version integer NOT NULL)"
+        )
+        cursor.execute(
+            "INSERT INTO bench_relay_session SELECT 's' || i, 0 FROM generate_series(0, %s) AS i",
+            [n - 1],
+        )
+    settings = connect_settings()
+    keys = ("dbname", "host", "port", "user", "password")
+    return make_conninfo(**{k: v for k, v in settings.items() if k in keys and v})
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,12 +202,17 @@ class Result:
     lost: int
     errors: int
     codes: dict[str, int] = field(default_factory=dict)  # error code -> count
+    windows: list[list[float]] = field(default_factory=list)  # the samples, window by window
 
     def pct(self, q: float) -> float:
-        if not self.samples:
-            return float("nan")
-        ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+        return _pct(self.samples, q)
+
+
+def _pct(samples: list[float], q: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 STAFF_EVENTS = {"HIGHLIGHT_FIELD", "CLEAR_HIGHLIGHT", "NAVIGATE"}
@@ -155,62 +230,83 @@ def _actions(pair: Pair) -> Callable[[int], dict[str, object]]:
     return action
 
 
-async def drive(pairs: list[Pair], *, is_staff_event: Callable[[dict[str, Any]], bool]) -> Result:
-    """Open every pair, let staff act at ACTIONS_PER_SECOND for SECONDS, return latencies (ms)."""
+@dataclass
+class Target:
+    """One server under load: its pairs, how to tell its staff events, and what was measured."""
+
+    name: str
+    pairs: list[Pair]
+    is_staff_event: Callable[[dict[str, Any]], bool]
+    active: asyncio.Event = field(default_factory=asyncio.Event)  # its staff are acting
+    measuring: bool = False
+    samples: list[float] = field(default_factory=list)
+    windows: list[int] = field(default_factory=list)  # where each window's samples start
+    sent: int = 0
+    errors: int = 0
+    codes: dict[str, int] = field(default_factory=dict)
+
+    def waiting(self) -> int:
+        return sum(1 for p in self.pairs for t in p.sent if t > 0)
+
+    def result(self) -> Result:
+        cuts = [*self.windows, len(self.samples)]
+        windows = [self.samples[a:b] for a, b in itertools.pairwise(cuts)]
+        return Result(self.samples, self.sent, self.waiting(), self.errors, self.codes, windows)
+
+
+async def drive(targets: list[Target]) -> list[Result]:
+    """Open every pair of every target, then load the targets in turn: each gets ROUNDS windows
+    of WINDOW seconds (after a short warm-up each) with its staff acting at ACTIONS_PER_SECOND,
+    the others idle, the order swapped each round. Latencies in ms, one Result per target."""
     from websockets.asyncio.client import connect
 
-    samples: list[float] = []
-    counters = {"sent": 0, "errors": 0}
-    codes: dict[str, int] = {}
-
-    def error(message: dict[str, Any]) -> None:
-        counters["errors"] += 1
-        code = str(message.get("code"))
-        codes[code] = codes.get(code, 0) + 1
-
-    measuring = asyncio.Event()
     stop = asyncio.Event()
-    all_open = asyncio.Event()
 
-    async def patient_reader(pair: Pair, ws: Any) -> None:
+    def error(target: Target, message: dict[str, Any]) -> None:
+        target.errors += 1
+        code = str(message.get("code"))
+        target.codes[code] = target.codes.get(code, 0) + 1
+
+    async def patient_reader(target: Target, pair: Pair, ws: Any) -> None:
         async for frame in ws:
             now = time.perf_counter()
             message = json.loads(frame)
             if message.get("type") == "ERROR":
-                error(message)
-            if not is_staff_event(message) or not pair.sent:
+                error(target, message)
+            if not target.is_staff_event(message) or not pair.sent:
                 continue
             started = pair.sent.popleft()
             if started > 0:
-                samples.append((now - started) * 1000)
+                target.samples.append((now - started) * 1000)
 
-    async def staff_reader(ws: Any) -> None:
+    async def staff_reader(target: Target, ws: Any) -> None:
         async for frame in ws:
             message = json.loads(frame)
             if message.get("type") == "ERROR":
-                error(message)
+                error(target, message)
 
-    async def staff_loop(pair: Pair, ws: Any) -> None:
+    async def staff_loop(target: Target, pair: Pair, ws: Any) -> None:
         action = _actions(pair)
         interval = 1 / ACTIONS_PER_SECOND
-        await all_open.wait()  # every session is open before any staff acts
-        await asyncio.sleep(random.random() * interval)
-        next_at = time.perf_counter()
         i = 0
         while not stop.is_set():
-            message = {**action(i), "id": f"b{i:06d}-{random.getrandbits(32):08x}"}
-            pair.sent.append(time.perf_counter() if measuring.is_set() else 0.0)
-            await ws.send(json.dumps(message))
-            counters["sent"] += 1 if measuring.is_set() else 0
-            i += 1
-            next_at += interval
-            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+            await target.active.wait()
+            await asyncio.sleep(random.random() * interval)  # each session at its own phase
+            next_at = time.perf_counter()
+            while target.active.is_set():
+                message = {**action(i), "id": f"b{i:06d}-{random.getrandbits(32):08x}"}
+                pair.sent.append(time.perf_counter() if target.measuring else 0.0)
+                await ws.send(json.dumps(message))
+                target.sent += 1 if target.measuring else 0
+                i += 1
+                next_at += interval
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
 
     sockets = []
     tasks: list[asyncio.Task[None]] = []
     opening = asyncio.Semaphore(50)
 
-    async def open_pair(pair: Pair) -> None:
+    async def open_pair(target: Target, pair: Pair) -> None:
         async with opening:
             patient = await connect(
                 pair.patient_url,
@@ -229,27 +325,38 @@ async def drive(pairs: list[Pair], *, is_staff_event: Callable[[dict[str, Any]],
             )
             await staff.recv()
         sockets.extend([patient, staff])
-        tasks.append(asyncio.create_task(patient_reader(pair, patient)))
-        tasks.append(asyncio.create_task(staff_reader(staff)))
-        tasks.append(asyncio.create_task(staff_loop(pair, staff)))
+        tasks.append(asyncio.create_task(patient_reader(target, pair, patient)))
+        tasks.append(asyncio.create_task(staff_reader(target, staff)))
+        tasks.append(asyncio.create_task(staff_loop(target, pair, staff)))
 
-    await asyncio.gather(*(open_pair(p) for p in pairs))
-    all_open.set()
-    await asyncio.sleep(WARMUP_SECONDS)
-    measuring.set()
-    await asyncio.sleep(SECONDS)
-    measuring.clear()
+    async def drained(target: Target, seconds: float) -> None:
+        # What was sent in a window arrives before the next window starts, if it comes at all
+        # (a saturated server is late, not lossless: its events answer their actions later).
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline and any(p.sent for p in target.pairs):
+            await asyncio.sleep(0.05)
+
+    await asyncio.gather(*(open_pair(t, p) for t in targets for p in t.pairs))
+    warmed: set[str] = set()
+    for turn in range(ROUNDS):
+        for target in targets if turn % 2 == 0 else targets[::-1]:
+            target.active.set()
+            await asyncio.sleep(WINDOW_WARMUP if target.name in warmed else WARMUP_SECONDS)
+            warmed.add(target.name)
+            target.windows.append(len(target.samples))
+            target.measuring = True
+            await asyncio.sleep(WINDOW_SECONDS)
+            target.measuring = False
+            target.active.clear()
+            await drained(target, WINDOW_DRAIN)
+    for target in targets:
+        await drained(target, DRAIN_SECONDS)
     stop.set()
-    # Let what was sent while measuring arrive (a saturated server is late, not lossless).
-    deadline = time.perf_counter() + DRAIN_SECONDS
-    while time.perf_counter() < deadline and any(t > 0 for p in pairs for t in p.sent):
-        await asyncio.sleep(0.1)
-    waiting = sum(1 for p in pairs for t in p.sent if t > 0)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-    return Result(samples, counters["sent"], waiting, counters["errors"], codes)
+    return [target.result() for target in targets]
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,6 +439,17 @@ def _report(label: str, result: Result, baseline: Result | None) -> None:
             else ""
         )
     )
+    by_window = [_pct(w, 0.95) for w in result.windows]
+    line = "p95 by window: " + " ".join(f"{p:.1f}" for p in by_window) + " ms"
+    if baseline is not None and len(baseline.windows) == len(result.windows):
+        # Each window beside the baseline's window of the same round (next to it in time).
+        ratios = sorted(
+            p / q for p, q in zip(by_window, (_pct(w, 0.95) for w in baseline.windows), strict=True)
+        )
+        if ratios:
+            line += f"; ratio by window {ratios[0]:.1f}-{ratios[-1]:.1f}x, median"
+            line += f" {ratios[len(ratios) // 2]:.1f}x"
+    print(f"      {line}")
 
 
 def _relay_pairs(port: int, n: int) -> list[Pair]:
@@ -341,13 +459,8 @@ def _relay_pairs(port: int, n: int) -> list[Pair]:
     ]
 
 
-def run_relay(n: int) -> Result:
-    port = _free_port()
-    code = f"from bench.guided_sessions import relay_serve; relay_serve({port})"
-    with _process(code, port):
-        return asyncio.run(
-            drive(_relay_pairs(port, n), is_staff_event=lambda m: m.get("type") in STAFF_EVENTS)
-        )
+def relay_is_staff_event(message: dict[str, Any]) -> bool:
+    return message.get("type") in STAFF_EVENTS
 
 
 # --------------------------------------------------------------------------------------------
@@ -445,18 +558,24 @@ def guided_is_staff_event(message: dict[str, Any]) -> bool:
 
 def run() -> None:
     print(
-        f"  {SECONDS:.0f} s measured after {WARMUP_SECONDS:.0f} s warm-up per case;"
-        f" {ACTIONS_PER_SECOND:.0f} staff actions/s per session"
+        f"  {SECONDS:.0f} s measured per target and case, in windows of {WINDOW_SECONDS:.0f} s"
+        f" taken in turn with the relay; {ACTIONS_PER_SECOND:.0f} staff actions/s per session"
     )
     with scratch_database() as database:
         for n in SESSION_COUNTS:
             print(f"\n  -- {n} sessions ({n * ACTIONS_PER_SECOND:.0f} staff actions/s in all)")
-            baseline = run_relay(n)
-            _report("bare relay (baseline)", baseline, None)
             for layer, processes, split in CASES:
                 prefix = f"benchguided{layer}{os.getpid()}"
+                relay_port, relay_pg_port = _free_port(), _free_port()
                 ports = [_free_port() for _ in range(processes)]
+                conninfo = relay_database(n)
                 with contextlib.ExitStack() as servers:
+                    for port, info in ((relay_port, ""), (relay_pg_port, conninfo)):
+                        code = (
+                            "from bench.guided_sessions import relay_serve;"
+                            f"relay_serve({port}, {info!r})"
+                        )
+                        servers.enter_context(_process(code, port))
                     for port in ports:
                         code = (
                             "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE',"
@@ -465,8 +584,16 @@ def run() -> None:
                             f"asgi_serve({port}, {database!r}, {layer!r}, {prefix!r})"
                         )
                         servers.enter_context(_process(code, port))
-                    pairs = guided_pairs(ports, n, split=split)
-                    result = asyncio.run(drive(pairs, is_staff_event=guided_is_staff_event))
+                    relay = Target("relay", _relay_pairs(relay_port, n), relay_is_staff_event)
+                    relay_pg = Target(
+                        "relay_pg", _relay_pairs(relay_pg_port, n), relay_is_staff_event
+                    )
+                    guided = Target(
+                        "guided", guided_pairs(ports, n, split=split), guided_is_staff_event
+                    )
+                    baseline, floor, result = uvloop.run(drive([relay, relay_pg, guided]))
                 label = f"{processes} processes" if processes > 1 else "1 process"
                 label += ", split" if split else ""
+                _report("bare relay (baseline)", baseline, None)
+                _report("relay + PostgreSQL statement", floor, baseline)
                 _report(f"guided, {layer}, {label}", result, baseline)
