@@ -186,20 +186,34 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
         )
         if fast is not None:  # applied on this loop; else the full path decides
             await self.group_send_all(fast.outgoing, listeners=fast.listeners)
-            await self.send_json(fast.reply)
+            if not self.acknowledged(fast.reply, fast.outgoing):
+                await self.send_json(fast.reply)
             return
-        reply = await self.protocol_call(
+        reply, outgoing = await _db(protocol.collecting)(
             protocol.message_apply,
             session_id=self.session_id,
             role=self.role,
             message=content,
             **self.sender(),
         )
+        await self.group_send_all(outgoing)
         # message_apply refuses a let-go device itself; only then is it worth a second look,
         # to tell the tablet the session is over for it and close the socket.
         if reply.get("type") == "ERROR" and not await self.still_allowed():
             return
-        await self.send_json(reply)
+        if not self.acknowledged(reply, outgoing):
+            await self.send_json(reply)
+
+    def acknowledged(self, reply: dict[str, Any], outgoing: protocol.Outgoing) -> bool:
+        """Whether the ACK of an applied command went out already: the sender's own copy of the
+        event, which carries its id, was just handed to this socket (group_send_all)."""
+        if reply.get("type") != "ACK" or reply.get("duplicate"):
+            return False
+        for group, sides in outgoing:
+            own = sides.get(self.role)
+            if group == self.group and isinstance(own, dict) and own.get("id") == reply["id"]:
+                return True
+        return False
 
     async def deliver(self, event: dict[str, Any]) -> None:
         message = event.get(self.role)

@@ -67,16 +67,6 @@ async def receive_until(socket: WebsocketCommunicator, kind: str) -> dict[str, A
             return message
 
 
-async def receive_types(socket: WebsocketCommunicator, kinds: set[str]) -> dict[str, Any]:
-    """One message of each of ``kinds``, whatever order they come in."""
-    got: dict[str, Any] = {}
-    while set(got) != kinds:
-        message = await receive(socket)
-        if message["type"] in kinds:
-            got[message["type"]] = message
-    return got
-
-
 async def both(session, raw, staff):
     """Staff and patient sockets, each past its SNAPSHOT and the presence events."""
     headers = await database_sync_to_async(session_cookie_headers)(staff)
@@ -153,15 +143,12 @@ async def test_staff_navigation_reaches_the_patient_with_the_next_version(paired
     assert seen["type"] == "NAVIGATE" and seen["by"] == "staff" and seen["id"] == "nav-000001"
     assert seen["state"]["step"] == "demographics"
     assert seen["state"]["steps_opened"] == ["identity", "demographics"]
-    # The sender gets its ACK and its own copy of the event, in either order.
-    got = {m["type"]: m for m in [await receive(staff_socket), await receive(staff_socket)]}
-    assert got["NAVIGATE"]["version"] == seen["version"]
-    assert got["ACK"] == {
-        "type": "ACK",
-        "id": "nav-000001",
-        "version": seen["version"],
-        "duplicate": False,
-    }
+    # The sender gets its own copy of the event, with its id: that is its acknowledgement; an
+    # ACK would only repeat it.
+    own = await receive(staff_socket)
+    assert (own["type"], own["id"], own["version"]) == ("NAVIGATE", "nav-000001", seen["version"])
+    assert own["state"]["step"] == "demographics"
+    assert await staff_socket.receive_nothing(timeout=0.5)
     await staff_socket.disconnect()
     await patient_socket.disconnect()
 
@@ -174,8 +161,8 @@ async def test_each_event_reaches_each_socket_once_from_here_or_from_elsewhere(p
     await staff_socket.send_json_to({"type": "HIGHLIGHT_FIELD", "id": "hl-0000001", "field": "sex"})
     seen = await receive(patient_socket)
     assert (seen["type"], seen["state"]["highlight"]) == ("HIGHLIGHT_FIELD", "sex")
-    own = await receive_types(staff_socket, {"ACK", "HIGHLIGHT_FIELD"})
-    assert own["HIGHLIGHT_FIELD"]["version"] == seen["version"]
+    own = await receive_until(staff_socket, "HIGHLIGHT_FIELD")
+    assert (own["id"], own["version"]) == ("hl-0000001", seen["version"])
     assert await patient_socket.receive_nothing(timeout=1)
     assert await staff_socket.receive_nothing(timeout=0.2)
     # Sent by another web process: only the channel layer brings it, and it is delivered.
@@ -208,7 +195,7 @@ async def test_the_channel_layer_is_skipped_only_when_every_socket_is_here(paire
             {"type": "HIGHLIGHT_FIELD", "id": client_id, "field": field}
         )
         assert (await receive(patient_socket))["state"]["highlight"] == field
-        await receive_types(staff_socket, {"ACK", "HIGHLIGHT_FIELD"})
+        assert (await receive_until(staff_socket, "HIGHLIGHT_FIELD"))["id"] == client_id
 
     got: list[dict[str, Any]] = []
 
@@ -249,7 +236,7 @@ async def test_patient_typing_reaches_the_staff_mirror_masked(paired):
     payer = await database_sync_to_async(payer_for)(session)
     staff_socket, patient_socket = await both(session, raw, staff)
     await staff_socket.send_json_to({"type": "NAVIGATE", "id": "nav-000002", "step": "insurance"})
-    await receive_until(staff_socket, "ACK")
+    await receive_until(staff_socket, "NAVIGATE")
     await receive_until(patient_socket, "NAVIGATE")
     for i, (field, value) in enumerate(
         [("has_insurance", "yes"), ("payer", str(payer.public_id)), ("member_id", "MBR5550001")]
@@ -258,7 +245,7 @@ async def test_patient_typing_reaches_the_staff_mirror_masked(paired):
             {"type": "FIELD_CHANGED", "id": f"type-{i:06d}", "field": field, "value": value}
         )
         mirror = await receive_until(staff_socket, "FIELD_CHANGED")
-        assert (await receive_until(patient_socket, "ACK"))["id"] == f"type-{i:06d}"
+        assert (await receive_until(patient_socket, "FIELD_CHANGED"))["id"] == f"type-{i:06d}"
     assert mirror["value"] == "\u2022\u2022\u2022\u2022\u2022\u20220001"
     assert mirror["state"]["values"]["member_id"] == "\u2022\u2022\u2022\u2022\u2022\u20220001"
     assert "MBR5550001" not in str(mirror)
@@ -306,7 +293,7 @@ async def test_a_resent_message_is_acknowledged_as_duplicate_and_not_broadcast(p
     staff_socket, patient_socket = await both(session, raw, staff)
     message = {"type": "FIELD_CHANGED", "id": "resend-0001", "field": "first_name", "value": "Ana"}
     await patient_socket.send_json_to(message)
-    await receive_types(patient_socket, {"ACK", "FIELD_CHANGED"})
+    assert (await receive_until(patient_socket, "FIELD_CHANGED"))["id"] == "resend-0001"
     await receive_until(staff_socket, "FIELD_CHANGED")
     await patient_socket.send_json_to(message)
     again = await receive(patient_socket)
@@ -322,7 +309,7 @@ async def test_snapshot_request_after_a_gap_and_reconnect_restore_the_state(pair
     await patient_socket.send_json_to(
         {"type": "FIELD_CHANGED", "id": "keep-00001", "field": "last_name", "value": "Quill"}
     )
-    await receive_until(patient_socket, "ACK")
+    await receive_until(patient_socket, "FIELD_CHANGED")
     await patient_socket.send_json_to({"type": "SNAPSHOT_REQUEST", "id": "snap-00001"})
     snapshot = await receive_until(patient_socket, "SNAPSHOT")
     assert snapshot["state"]["values"]["last_name"] == "Quill"
