@@ -29,6 +29,9 @@ Targets:
   uvicorn runs the project, that parses each staff frame, stamps a per-session version,
   forwards it to the patient socket of the same session and acknowledges it to the sender: no
   Django, no database, no channel layer.
+- **relay + PostgreSQL statement (second baseline)**: the same relay taking each version from
+  one prepared UPDATE ... RETURNING (RELAY_STATEMENT) on the same database: the floor for any
+  design that keeps a session's state in PostgreSQL before the patient's screen changes.
 
 The load generator (on uvloop too) shares the machine's cores with the servers, PostgreSQL and
 Redis. Figures go to docs/benchmarks.md ("Guided sessions").
@@ -549,7 +552,27 @@ def guided_pairs(ports: list[int], n: int, *, split: bool = False) -> list[Pair]
                 },
             )
         )
+    _in_service(session.pk)
     return pairs
+
+
+def _in_service(session_id: int, rows: int = 20_000) -> None:
+    """Give the scratch database what one in service has: a ledger of earlier commands and
+    statistics. On a ledger a few minutes old, the pointer statements' cached plan was made when
+    it had a handful of rows (a sequential scan) and stayed until autovacuum's next ANALYZE: the
+    first windows of a run then measured that."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM guided_sessionmessage")
+        if cursor.fetchone()[0] < rows:
+            cursor.execute(
+                "INSERT INTO guided_sessionmessage (session_id, client_id, type, role, version,"
+                " created_at) SELECT %s, 'earlier-' || i, 'CLEAR_HIGHLIGHT', 'staff', 0, now()"
+                " FROM generate_series(1, %s) AS i",
+                [session_id, rows],
+            )
+        cursor.execute("ANALYZE")
 
 
 def guided_is_staff_event(message: dict[str, Any]) -> bool:
