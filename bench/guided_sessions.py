@@ -531,6 +531,7 @@ def guided_pairs(ports: list[int], n: int, *, split: bool = False) -> list[Pair]
     on server ``ports[i % len(ports)]``; with ``split``, its patient socket on the next one)."""
     from patients.guided.device_auth import DEVICE_COOKIE
     from patients.guided.services import device_pair, guided_session_start, pairing_code_issue
+    from patients.guided.socket_auth import device_socket_path
 
     location, user, staff_cookie = _staff_cookie()
     pairs = []
@@ -544,7 +545,7 @@ def guided_pairs(ports: list[int], n: int, *, split: bool = False) -> list[Pair]
         pairs.append(
             Pair(
                 staff_url=f"ws://127.0.0.1:{port}/ws/guided/{session.public_id}/",
-                patient_url=f"ws://127.0.0.1:{patient_port}/guided/device/ws/",
+                patient_url=f"ws://127.0.0.1:{patient_port}{device_socket_path(session.public_id)}",
                 staff_headers={"Origin": origin, "Cookie": staff_cookie},
                 patient_headers={
                     "Origin": f"http://127.0.0.1:{patient_port}",

@@ -17,7 +17,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from clinic.realtime import realtime_stack  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
-from patients.guided.socket_auth import DEVICE_SOCKET_PATH, device_socket_app  # noqa: E402
+from patients.guided.socket_auth import DEVICE_SOCKET_PREFIX, device_socket_app  # noqa: E402
 
 staff_sockets = realtime_stack(URLRouter(websocket_urlpatterns))
 guided_device_socket = device_socket_app()
@@ -25,7 +25,7 @@ guided_device_socket = device_socket_app()
 
 async def websocket_app(scope, receive, send):
     # The guided patient tablet has no staff session: its own guard (origin + device token).
-    if scope.get("path") == DEVICE_SOCKET_PATH:
+    if scope.get("path", "").startswith(DEVICE_SOCKET_PREFIX):
         return await guided_device_socket(scope, receive, send)
     return await staff_sockets(scope, receive, send)
 

@@ -1,9 +1,10 @@
 """The two sockets of a guided session (docs/guided-session-protocol.md).
 
 ``StaffConsumer`` (``/ws/guided/<public_id>/``) sits behind the staff guard (origin, session,
-OTP); ``PatientConsumer`` (``/guided/device/ws/``) behind the device-token guard. Both send a
-SNAPSHOT first, hand every command to ``protocol.message_apply`` and forward the applied events
-of their group. Nothing is decided here: the rules live in protocol.py and services.py.
+OTP); ``PatientConsumer`` (``/guided/device/ws/<public_id>/``) behind the device-token guard.
+Both send a SNAPSHOT first, hand every command to ``protocol.message_apply`` and forward the
+applied events of their group. Nothing is decided here: the rules live in protocol.py and
+services.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """WebSocket routes of patients.guided (config/routing.py collects every app's list).
 
 Only the staff socket is listed here (behind the staff guard). The patient tablet's socket,
-``/guided/device/ws/``, has its own guard and is mounted in config/asgi.py
+``/guided/device/ws/<session public id>/``, has its own guard and is mounted in config/asgi.py
 (``patients.guided.socket_auth.device_socket_app``).
 """
 

@@ -43,6 +43,7 @@ from . import services
 from .device_auth import DEVICE_COOKIE, DEVICE_COOKIE_PATH, device_required
 from .models import GuidedSession, GuidedUpload, SessionStatus
 from .permissions import can_use_guided, guided_location_ids
+from .socket_auth import device_socket_path
 
 guard = staff_required(check=can_use_guided)
 PAIR_DEVICE_COOKIE = "guided_pair"
@@ -309,7 +310,7 @@ def device_page(request: HttpRequest) -> HttpResponse:
     device = request.guided_device  # type: ignore[attr-defined]
     context = {
         "device_urls": {
-            "socket_url": "/guided/device/ws/",
+            "socket_url": device_socket_path(device.session.public_id),
             "upload_url": reverse("guided:device_upload_add"),
             "signature_url": reverse("guided:device_signature"),
             "pair_url": reverse("guided:pair") + "?ended=1",

@@ -8,6 +8,7 @@ hence ``transaction=True``.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import pytest
@@ -22,13 +23,19 @@ from config.asgi import application
 from patients.guided.models import GuidedSession, SessionStatus
 from patients.guided.protocol import GUIDED_LAYER, session_group
 from patients.guided.services import device_pair, guided_sessions_expire, pairing_code_issue
+from patients.guided.socket_auth import device_socket_path
 
 from .factories import paired_session, payer_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 WAIT = 30  # seconds; only keeps a broken test from hanging (generous: CI machines stall)
-DEVICE_PATH = "/guided/device/ws/"
+
+
+def device_path(session: GuidedSession) -> str:
+    return device_socket_path(session.public_id)
+
+
 ORIGIN = (b"origin", b"http://testserver")
 
 
@@ -74,7 +81,7 @@ async def both(session, raw, staff):
     snapshot = await receive(staff_socket)
     assert snapshot["type"] == "SNAPSHOT" and snapshot["role"] == "staff"
     await receive_until(staff_socket, "PRESENCE")
-    patient_socket = await open_socket(DEVICE_PATH, device_headers(raw))
+    patient_socket = await open_socket(device_path(session), device_headers(raw))
     assert (await receive(patient_socket))["type"] == "SNAPSHOT"
     await receive_until(patient_socket, "PRESENCE")
     presence = await receive_until(staff_socket, "PRESENCE")
@@ -92,9 +99,13 @@ def paired():
 
 async def test_patient_socket_needs_a_live_device_token_and_the_origin(paired):
     session, raw, _staff = paired
-    assert await refused(DEVICE_PATH, [ORIGIN]) == 4403
-    assert await refused(DEVICE_PATH, device_headers("forged-token")) == 4403
-    assert await refused(DEVICE_PATH, device_headers(raw, b"https://evil.example")) == 4403
+    assert await refused(device_path(session), [ORIGIN]) == 4403
+    assert await refused(device_path(session), device_headers("forged-token")) == 4403
+    assert await refused(device_path(session), device_headers(raw, b"https://evil.example")) == 4403
+    # A live token opens its own session's socket only, at the path that names that session.
+    assert await refused(device_socket_path(uuid.uuid4()), device_headers(raw)) == 4403
+    assert await refused("/guided/device/ws/", device_headers(raw)) == 4403
+    assert await refused("/guided/device/ws/not-a-session/", device_headers(raw)) == 4403
     reasons = await database_sync_to_async(
         lambda: sorted(
             AuditEvent.objects.filter(action="realtime.refused").values_list(
@@ -102,8 +113,8 @@ async def test_patient_socket_needs_a_live_device_token_and_the_origin(paired):
             )
         )
     )()
-    assert reasons == ["device_token", "device_token", "origin"]
-    socket = await open_socket(DEVICE_PATH, device_headers(raw))
+    assert reasons == ["device_token"] * 5 + ["origin"]
+    socket = await open_socket(device_path(session), device_headers(raw))
     snapshot = await receive(socket)
     assert snapshot["type"] == "SNAPSHOT" and snapshot["role"] == "patient"
     assert snapshot["session"] == str(session.public_id)
@@ -320,7 +331,7 @@ async def test_snapshot_request_after_a_gap_and_reconnect_restore_the_state(pair
     await patient_socket.disconnect()
     gone = await receive_until(staff_socket, "PRESENCE")
     assert gone["state"]["presence"]["patient"]["status"] == "reconnecting"
-    again = await open_socket(DEVICE_PATH, device_headers(raw))
+    again = await open_socket(device_path(session), device_headers(raw))
     restored = await receive(again)
     assert restored["type"] == "SNAPSHOT"
     assert restored["state"]["values"]["last_name"] == "Quill"
@@ -368,13 +379,13 @@ async def test_end_session_sends_a_final_message_closes_the_tablet_and_revokes_i
     closed = await patient_socket.receive_output(timeout=WAIT)
     assert closed == {"type": "websocket.close", "code": 4410}
     assert (await receive_until(staff_socket, "SESSION_ENDED"))["reason"] == "ended"
-    assert await refused(DEVICE_PATH, device_headers(raw)) == 4403
+    assert await refused(device_path(session), device_headers(raw)) == 4403
     await staff_socket.disconnect()
 
 
 async def test_pairing_again_replaces_the_first_tablet(paired):
     session, raw, staff = paired
-    first = await open_socket(DEVICE_PATH, device_headers(raw))
+    first = await open_socket(device_path(session), device_headers(raw))
     await receive(first)
 
     def pair_again():
@@ -385,15 +396,15 @@ async def test_pairing_again_replaces_the_first_tablet(paired):
     ended = await receive_until(first, "SESSION_ENDED")
     assert ended["reason"] == "replaced"
     assert await first.receive_output(timeout=WAIT) == {"type": "websocket.close", "code": 4410}
-    assert await refused(DEVICE_PATH, device_headers(raw)) == 4403
-    second = await open_socket(DEVICE_PATH, device_headers(second_raw))
+    assert await refused(device_path(session), device_headers(raw)) == 4403
+    second = await open_socket(device_path(session), device_headers(second_raw))
     assert (await receive(second))["type"] == "SNAPSHOT"
     await second.disconnect()
 
 
 async def test_idle_sessions_expire_and_the_tablet_is_let_go(paired):
     session, raw, _staff = paired
-    patient_socket = await open_socket(DEVICE_PATH, device_headers(raw))
+    patient_socket = await open_socket(device_path(session), device_headers(raw))
     await receive(patient_socket)
 
     def age_and_expire():

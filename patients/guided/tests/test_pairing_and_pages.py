@@ -149,7 +149,7 @@ def test_device_token_opens_the_tablet_page_and_nothing_else():
     page = client.get("/guided/device/")
     assert page.status_code == 200
     assert 'id="guided-device"' in page.content.decode()
-    assert 'data-socket-url="/guided/device/ws/"' in page.content.decode()
+    assert f'data-socket-url="/guided/device/ws/{session.public_id}/"' in page.content.decode()
     for url in ("/", "/patients/", "/guided/", f"/guided/{session.public_id}/", "/admin/"):
         response = client.get(url)
         assert response.status_code in (302, 403, 404), url
