@@ -1,9 +1,9 @@
 """A burst of due reminders through the real sending path: 10,000 ``message_send`` calls (the
 outbox rows with their unique keys), a real Celery worker (a separate process, prefork) draining
-the delivery tasks (``comms.tasks.messages_deliver``, a batch of ids each; see
-``comms/delivery.py``) through the real twilio client into the fake Twilio server on 127.0.0.1
-(``comms/tests/fake_twilio.py``, a threaded HTTP server), with the outbox events each batch
-records.
+the delivery tasks (``comms.messaging.tasks.messages_deliver``, a batch of ids each; see
+``comms/messaging/delivery.py``) through the real twilio client into the fake Twilio server on
+127.0.0.1 (``comms/tests/fake_twilio.py``, a threaded HTTP server), with the outbox events each
+batch records.
 
 The worker runs as production does (``DEBUG`` off, pooled database connections); the rest of
 the settings are the development ones.
@@ -120,7 +120,7 @@ def _send_slice(args: tuple[list[int], str, int]) -> None:
     """In a producer process: message_send for these patients, BATCH per transaction."""
     from django.db import connection, transaction
 
-    from comms.services import message_send
+    from comms.messaging.services import message_send
     from patients.models import Patient
 
     ids, tag, _offset = args

@@ -6,8 +6,8 @@ from __future__ import annotations
 from django.contrib import admin
 
 from clinic.admin import OrgReadOnlyTenantAdmin, ReadOnlyTenantAdmin
-
-from .models import (
+from comms.gmail import admin as gmail_admin  # noqa: F401 - the Gmail models' admin
+from comms.models import (
     CommsSettings,
     ContactPreference,
     Conversation,
@@ -55,6 +55,3 @@ class MessageAdmin(ReadOnlyTenantAdmin):
 @admin.register(WebhookReceipt)
 class WebhookReceiptAdmin(ReadOnlyTenantAdmin):
     list_display = ["key", "received_at"]
-
-
-from . import gmail_admin  # noqa: E402,F401  (the Gmail models: comms/gmail_admin.py)

@@ -1,4 +1,10 @@
-"""Communications: SMS, email and the patient timeline."""
+"""Communications: SMS, email and the patient timeline.
+
+``messaging/`` (conversations, sending and delivery, templates, the timeline, the inbox pages),
+``sms/`` (Twilio: gateway, webhooks, incoming texts and opt-out keywords), ``gmail/``
+(connected mailboxes, sync, email pages and the email gateway). ``CommsConfig.ready()`` is the
+one place comms wires itself in.
+"""
 
 from typing import Any
 
@@ -13,12 +19,30 @@ class CommsConfig(AppConfig):
         from clinic.models import Role
         from clinic.realtime import stream_register
         from clinic.views.portal import NavItem, nav_register
-        from comms import handlers, timeline  # noqa: F401 - register handlers, timeline sources
-        from comms.services import STREAM, comms_groups, comms_snapshot
+        from comms.gmail import tasks as gmail_tasks  # noqa: F401 - defines the Celery tasks
+        from comms.gmail.permissions import can_use_email
+        from comms.gmail.selectors import email_timeline_source
+        from comms.gmail.services import gmail_gateway_for
+        from comms.messaging import handlers  # noqa: F401 - defines the outbox handlers
+        from comms.messaging import tasks as messaging_tasks  # noqa: F401 - defines the tasks
+        from comms.messaging.gateways import gateway_register
+        from comms.messaging.stream import STREAM, comms_groups, comms_snapshot
+        from comms.messaging.timeline import (
+            messages_source,
+            notes_source,
+            status_source,
+            timeline_source_register,
+        )
+        from comms.models import Channel
+        from comms.sms.gateway import twilio_gateway_for
         from patients.tabs import RecordTab, record_tab_register
 
         stream_register(STREAM, snapshot=comms_snapshot, groups=comms_groups)
         record_tab_register(RecordTab("communications", "Communications", "comms:patient", 50))
+        gateway_register(Channel.SMS, twilio_gateway_for)
+        gateway_register(Channel.EMAIL, gmail_gateway_for)
+        for source in (messages_source, notes_source, status_source, email_timeline_source):
+            timeline_source_register(source)
         nav_register(
             NavItem(
                 "comms_inbox",
@@ -28,13 +52,10 @@ class CommsConfig(AppConfig):
                 order=30,
             )
         )
-
-        from comms.gmail_services import gmail_app_ready  # Gmail: gateway and search page
-
-        gmail_app_ready()
+        nav_register(NavItem("email", "Email", "comms:email_list", check=can_use_email, order=56))
 
     def seed_demo(self, *, admin: Any, locations: list[Any], users: dict[str, Any]) -> None:
         """Called by ``manage.py seed_demo`` inside its transaction (after patients)."""
-        from comms.demo import demo_comms_seed
+        from comms.demo import demo_comms_seed  # import here: models load after the registry
 
         demo_comms_seed(admin=admin, locations=locations)

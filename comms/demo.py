@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from comms.inbound import sms_receive
-from comms.services import message_send, patient_sms_number
+from comms.messaging.services import message_send, patient_sms_number
+from comms.sms.inbound import sms_receive
 from patients.models import Patient
 
 

@@ -1,7 +1,10 @@
 """Communications records: every message sent or received, conversations, opt-out state,
 templates and the per-organization gateway settings.
 
-Writes go through ``comms.services``; the gateways that really deliver are in ``comms.gateways``.
+The records every sub-domain shares live here; Gmail's own (mailboxes, threads, the Gmail side of
+email messages) live in ``comms/gmail/models.py`` and are imported below so that Django finds
+them in the app. Writes go through the services of ``comms.messaging``, ``comms.sms`` and
+``comms.gmail``; the gateways that really deliver are registered in ``comms.messaging.gateways``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,13 @@ from django.db.models import Q
 from clinic.fields import EncryptedTextField
 from clinic.models import Location, Organization
 from clinic.models.base import PublicIdModel
+from comms.gmail.models import (  # noqa: F401 - the app's models, for Django
+    GmailAttachment,
+    GmailLabel,
+    GmailMailbox,
+    GmailMessage,
+    GmailThread,
+)
 
 
 class Channel(models.TextChoices):
@@ -234,7 +244,7 @@ class Conversation(PublicIdModel):
 
 class Message(PublicIdModel):
     """One message, in or out. Outbound rows are the outbox: written with a unique key, then
-    delivered after commit, in batches, by ``comms.delivery``."""
+    delivered after commit, in batches, by ``comms.messaging.delivery``."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     location = models.ForeignKey(
@@ -301,7 +311,7 @@ class Message(PublicIdModel):
                 condition=Q(status="queued", direction="outbound"),
                 name="comms_message_pending",
             ),
-            # The sweep's look for deliveries a lost worker interrupted (comms.delivery).
+            # The sweep's look for deliveries a lost worker interrupted (comms.messaging.delivery).
             models.Index(
                 fields=["updated_at"],
                 condition=Q(status="sending", direction="outbound", provider_sid=""),
@@ -333,7 +343,3 @@ class WebhookReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"Webhook receipt {self.pk}"
-
-
-# Gmail: mailboxes, threads and the Gmail side of email messages (comms/gmail_models.py).
-from .gmail_models import *  # noqa: E402,F403

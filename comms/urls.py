@@ -1,22 +1,10 @@
-"""Portal pages and Twilio webhooks of comms."""
+"""URLs of comms, all in the "comms" namespace: each sub-domain lists its own."""
 
 from django.urls import include, path
 
-from comms import views, webhooks
-
 app_name = "comms"
 urlpatterns = [
-    path("inbox/", views.inbox, name="inbox"),
-    path("inbox/counts/", views.inbox_counts_view, name="inbox_counts"),
-    path("patients/<uuid:public_id>/", views.patient_comms, name="patient"),
-    path("patients/<uuid:public_id>/panel/", views.patient_comms_panel, name="patient_panel"),
-    path("patients/<uuid:public_id>/send/", views.patient_sms_send, name="send"),
-    path("conversations/<uuid:public_id>/read/", views.conversation_read, name="read"),
-    path("conversations/<uuid:public_id>/archive/", views.conversation_archive, name="archive"),
-    path("messages/<uuid:public_id>/assign/", views.message_assign, name="assign"),
-    path("templates/", views.templates_page, name="templates"),
-    path("settings/", views.settings_page, name="settings"),
-    path("twilio/<uuid:org_public_id>/status/", webhooks.twilio_status, name="twilio_status"),
-    path("twilio/<uuid:org_public_id>/sms/", webhooks.twilio_inbound, name="twilio_inbound"),
-    path("", include("comms.gmail_urls")),  # Gmail: mailboxes, email pages, search
+    path("", include("comms.messaging.urls")),  # inbox, a patient's tab, templates, settings
+    path("", include("comms.sms.urls")),  # Twilio webhooks
+    path("", include("comms.gmail.urls")),  # Gmail: mailboxes, email pages, search
 ]

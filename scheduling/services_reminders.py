@@ -4,8 +4,8 @@ Booking plans one row per offset of the type (default 24 h and 2 h before) on th
 channel; moving re-times the pending rows (withdrawing those whose time has passed); cancelling
 withdraws them. ``reminders_send_due`` (Celery beat, every minute) claims due rows one at a
 time with ``FOR UPDATE SKIP LOCKED`` and, in the same transaction, calls
-``comms.services.message_send`` with a dedupe key made of the row's public id and marks the row
-SENT. So each (appointment, offset, channel) is sent at most once:
+``comms.messaging.services.message_send`` with a dedupe key made of the row's public id and
+marks the row SENT. So each (appointment, offset, channel) is sent at most once:
 
 - two runs at once never hold the same row (SKIP LOCKED) and a row once SENT is not due again;
 - a worker that dies mid-send rolls back the message row and the mark together, and comms
@@ -124,7 +124,7 @@ def _claim_batch(now: datetime.datetime, size: int) -> list[Reminder]:
 def _send(reminder: Reminder, now: datetime.datetime) -> str:
     """Send one claimed reminder inside the caller's transaction; returns the outcome."""
     from comms.errors import MessageRefused
-    from comms.services import message_send
+    from comms.messaging.services import message_send
 
     appointment = reminder.appointment
     reminder.attempts += 1
@@ -171,7 +171,7 @@ def reminders_send_due(
     """Send what is due, CLAIM_BATCH rows per transaction, until nothing is due, ``limit`` rows
     or ``seconds`` have passed (the next run, a minute later, carries on). Each reminder is
     sent in its own savepoint and marked in the same transaction, so a crash sends nothing
-    twice; the messages of one batch reach delivery together (comms.delivery batches per
+    twice; the messages of one batch reach delivery together (comms.messaging.delivery batches per
     transaction). Safe to run twice at once (SKIP LOCKED)."""
     outcomes: dict[str, int] = {}
     started = time.monotonic()

@@ -220,7 +220,7 @@ def _offer_slot(
 def _notify(offer: WaitlistOffer, entry: WaitlistEntry) -> None:
     """Tell the patient by text; staff see the offer either way, so a refusal is only logged."""
     from comms.errors import MessageRefused
-    from comms.services import message_send
+    from comms.messaging.services import message_send
 
     zone = zone_of(offer.location)
     body = (

@@ -589,7 +589,7 @@ def ui_register() -> None:
         RecordTab("appointments", "Appointments", "scheduling:patient_appointments", 40)
     )
     try:
-        from comms.timeline import timeline_source_register
+        from comms.messaging.timeline import timeline_source_register
     except ImportError:  # comms' timeline is not there yet
         return
     from .views_timeline import appointments_timeline

@@ -1,4 +1,4 @@
-"""Appointments on the patient's communications timeline (comms.timeline source)."""
+"""Appointments on the patient's communications timeline (comms.messaging.timeline source)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ TIMELINE_LIMIT = 100
 def appointments_timeline(
     *, user: User, patient: Any, since: datetime.datetime | None = None, kinds: Any = None
 ) -> list[Any]:
-    from comms.timeline import TimelineEntry
+    from comms.messaging.timeline import TimelineEntry
     from patients.permissions import FULL, access_level
 
     if kinds is not None and "appointment" not in kinds:

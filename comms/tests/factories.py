@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import factory
 
 from clinic.models import Location
@@ -11,16 +13,19 @@ from comms.models import (
     ContactPreference,
     Conversation,
     Direction,
+    Gateway,
     LocationSender,
     Message,
     MessageTemplate,
     WebhookReceipt,
 )
+from comms.tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
 from patients.tests.factories import PatientFactory
 
 # A real, valid US mobile-style number range (555-01xx is reserved for fiction but not valid
 # for phonenumbers); 201-555-01xx style numbers below validate.
 PATIENT_PHONE = "+12015550123"
+SENDER = "+12015550100"  # the organization's Twilio number in tests
 
 
 class SmsPatientFactory(PatientFactory):
@@ -78,3 +83,15 @@ def comms_rows_for_tenant_walk(location: Location) -> None:
     from comms.tests.gmail_factories import gmail_rows_for_tenant_walk
 
     gmail_rows_for_tenant_walk(location, patient)
+
+
+def twilio_settings_for(organization: Any, **extra: Any) -> CommsSettings:
+    values = {
+        "sms_gateway": Gateway.TWILIO,
+        "twilio_account_sid": ACCOUNT_SID,
+        "twilio_auth_token": AUTH_TOKEN,
+        "twilio_from_number": SENDER,
+        **extra,
+    }
+    row, _ = CommsSettings.objects.update_or_create(organization=organization, defaults=values)
+    return row

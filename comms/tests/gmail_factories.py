@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from clinic.models import Location
-from comms.gmail_models import GmailAttachment, GmailLabel, GmailMailbox, GmailMessage, GmailThread
+from comms.gmail.models import GmailAttachment, GmailLabel, GmailMailbox, GmailMessage, GmailThread
 from comms.models import Channel, Direction, Message
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from comms.gmail_models import GmailMailbox
+from comms.gmail.models import GmailMailbox
 from comms.tests.fake_gmail import FakeGmail, FakeGmailServer
 
 
@@ -48,8 +48,8 @@ def connected_mailbox(
 
 def incoming(fake: FakeGmail, mailbox: GmailMailbox, **kwargs):
     """A message arriving in ``fake``'s mailbox, synced: its ``comms.Message``."""
-    from comms.gmail_models import GmailMessage
-    from comms.gmail_sync import mailbox_sync
+    from comms.gmail.models import GmailMessage
+    from comms.gmail.sync import mailbox_sync
 
     fake_message = fake.add_message(**kwargs)
     mailbox_sync(mailbox_id=mailbox.pk)

@@ -1,4 +1,4 @@
-"""Appointments on the patient's communications timeline (comms.timeline source)."""
+"""Appointments on the patient's communications timeline (comms.messaging.timeline source)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import datetime
 import pytest
 
 from clinic.models import Role
-from comms.timeline import timeline_for
+from comms.messaging.timeline import timeline_for
 from scheduling.models import AppointmentState
 from scheduling.tests.factories import AppointmentFactory, technician
 

@@ -15,7 +15,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from clinic.models import Notification, Role
-from comms.gmail_sync import mailbox_sync
+from comms.gmail.sync import mailbox_sync
 from comms.tests import gmail_support
 from comms.tests.gmail_support import connected_mailbox
 from patients.services import allowed_transitions, patient_status_change

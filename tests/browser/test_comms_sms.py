@@ -17,8 +17,7 @@ from playwright.sync_api import expect
 
 from clinic.models import Role
 from comms.models import ContactPreference, Message
-from comms.tests.conftest import SENDER, twilio_settings_for
-from comms.tests.factories import SmsPatientFactory
+from comms.tests.factories import SENDER, SmsPatientFactory, twilio_settings_for
 from comms.tests.fake_twilio import fake_twilio_server
 from tests.browser.conftest import (  # noqa: F401
     browser,
