@@ -28,6 +28,7 @@ from clinic.errors import ApplicationError
 from clinic.models import User
 from clinic.services.audit import audit_access, audit_record
 from clinic.tenancy import get_scoped
+from clinic.web import actor, form_submit
 from comms.gmail import services
 from comms.gmail.client import oauth_authorization_start, oauth_configured
 from comms.gmail.forms import (
@@ -70,17 +71,13 @@ def _organization_timezone(user: User) -> str:
     return user.organization.timezone if user.organization is not None else "UTC"
 
 
-def _actor(request: HttpRequest) -> User:
-    return request.user  # type: ignore[return-value]
-
-
 # -------------------------------------------------------------------------- mailboxes (ADMIN)
 
 
 @admin_guard
 @require_GET
 def gmail_settings(request: HttpRequest) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     context = {
         "tab": "gmail",
         "mailboxes": list(mailboxes_of_organization(user)),
@@ -118,7 +115,7 @@ def gmail_connect(request: HttpRequest) -> HttpResponse:
         "at": int(time.time()),
     }
     audit_record(
-        actor=_actor(request),
+        actor=actor(request),
         action="gmail_mailbox.connect_started",
         details={"kind": form.cleaned_data["kind"]},
     )
@@ -146,7 +143,7 @@ def gmail_oauth_callback(request: HttpRequest) -> HttpResponse:
         return redirect("comms:gmail_settings")
     try:
         mailbox = services.mailbox_connect(
-            actor=_actor(request),
+            actor=actor(request),
             kind=str(pending.get("kind")),
             redirect_uri=str(pending.get("redirect_uri")),
             state=state,
@@ -163,7 +160,7 @@ def gmail_oauth_callback(request: HttpRequest) -> HttpResponse:
 @admin_guard
 @require_POST
 def gmail_disconnect(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     mailbox = get_scoped(GmailMailbox, user, public_id=public_id)
     revoked = services.mailbox_disconnect(actor=user, mailbox=mailbox)
     if revoked:
@@ -183,7 +180,7 @@ def gmail_disconnect(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse
 @admin_guard
 @require_POST
 def gmail_sync_now(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     mailbox = get_scoped(GmailMailbox, user, public_id=public_id)
     try:
         services.mailbox_sync_request(actor=user, mailbox=mailbox)
@@ -200,7 +197,7 @@ def gmail_sync_now(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 def _email_page(
     request: HttpRequest, message: Message, *, link_form: LinkForm | None = None, status: int = 200
 ) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     patient = message.patient if message.patient_id is not None else None
     if patient is not None:
         audit_access(
@@ -264,7 +261,7 @@ def _is_uuid(value: Any) -> bool:
 @email_guard
 @require_GET
 def email_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    message = email_get_visible(_actor(request), public_id)
+    message = email_get_visible(actor(request), public_id)
     return _email_page(request, message)
 
 
@@ -272,7 +269,7 @@ def email_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 @require_POST
 def email_flags(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """Read / unread, star / unstar: changed in Gmail, then here."""
-    user = _actor(request)
+    user = actor(request)
     message = email_get_visible(user, public_id)
     form = FlagsForm(request.POST)
     if not form.is_valid():
@@ -293,7 +290,7 @@ def email_flags(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 @email_guard
 @require_POST
 def email_attachment_save(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     attachment: GmailAttachment = attachment_get_visible(user, public_id)
     message = attachment.gmail_message.message
     try:
@@ -308,7 +305,7 @@ def email_attachment_save(request: HttpRequest, public_id: uuid.UUID) -> HttpRes
 @email_guard
 @require_POST
 def email_link(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     message = email_get_visible(user, public_id)
     form = LinkForm(request.POST)
     if form.is_valid():
@@ -363,7 +360,7 @@ def _initial(user: User, patient: Any, request: HttpRequest, reply_to: Message |
 @require_http_methods(["GET", "POST"])
 def email_compose(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """Write an email to a patient (or reply, with ``?reply=<email id>``)."""
-    user = _actor(request)
+    user = actor(request)
     patient = _compose_patient(user, public_id)
     reply_to: Message | None = None
     reply_id = request.GET.get("reply") or request.POST.get("reply") or ""
@@ -388,26 +385,28 @@ def email_compose(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     status = 200
     if request.method == "POST":
         form = ComposeForm(request.POST, mailboxes=mailboxes, documents=documents)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                message = services.email_compose_send(
-                    actor=user,
-                    patient=patient,
-                    mailbox=data["mailbox"],
-                    draft=services.Draft(
-                        subject=data["subject"],
-                        body=data["body"],
-                        documents=list(data["documents"]),
-                    ),
-                    dedupe_key=f"email-compose:{data['token']}",
-                    reply_to=reply_to,
-                )
-            except ApplicationError as exc:
-                form.add_error(None, exc.message)
-            else:
-                messages.success(request, "Email queued; it is sent in a moment.")
-                return redirect("comms:email_detail", public_id=message.public_id)
+        sent = form_submit(
+            request,
+            form,
+            lambda data: services.email_compose_send(
+                actor=user,
+                patient=patient,
+                mailbox=data["mailbox"],
+                draft=services.Draft(
+                    subject=data["subject"],
+                    body=data["body"],
+                    documents=list(data["documents"]),
+                ),
+                dedupe_key=f"email-compose:{data['token']}",
+                reply_to=reply_to,
+            ),
+            success="Email queued; it is sent in a moment.",
+            redirect_to=lambda message: reverse(
+                "comms:email_detail", kwargs={"public_id": message.public_id}
+            ),
+        )
+        if sent is not None:
+            return sent
         status = 400
     else:
         form = ComposeForm(
@@ -434,7 +433,7 @@ def email_compose(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 @require_GET
 def email_list(request: HttpRequest) -> HttpResponse:
     """The email a user may see, newest first: all, unread, or not linked to a patient."""
-    user = _actor(request)
+    user = actor(request)
     form = InboxFilterForm(request.GET or None)
     show = form.cleaned_data["show"] if form.is_bound and form.is_valid() else ""
     rows, counts = email_inbox(user, show)
@@ -458,7 +457,7 @@ def email_list(request: HttpRequest) -> HttpResponse:
 @email_guard
 @require_GET
 def message_search(request: HttpRequest) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     form = SearchForm(request.GET or None)
     results: list[Message] = []
     searched = False

@@ -20,6 +20,7 @@ from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
 from clinic.models import User
 from clinic.services.audit import audit_access, audit_record
+from clinic.web import actor, form_submit
 from comms.messaging import conversations as conversation_services
 from comms.messaging import services
 from comms.messaging.forms import CommsSettingsForm, SmsSendForm, TemplateForm
@@ -49,10 +50,6 @@ admin_guard = staff_required(check=can_manage_comms)
 INBOX_SIZE = 50
 
 
-def _actor(request: HttpRequest) -> User:
-    return request.user  # type: ignore[return-value]
-
-
 def _patient(user: User, public_id: uuid.UUID) -> Patient:
     patient = patient_get_visible(user, public_id)
     if not can_message_patient(user, patient):
@@ -75,7 +72,7 @@ def _kinds(request: HttpRequest) -> list[str]:
 
 
 def _panel_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
-    user = _actor(request)
+    user = actor(request)
     conversation = Conversation.objects.filter(
         organization_id=patient.organization_id, patient=patient
     ).first()
@@ -104,13 +101,13 @@ def _panel_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
 @require_GET
 def patient_comms(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """The communications tab: conversation, send form and the patient's timeline."""
-    return _page(request, _patient(_actor(request), public_id))
+    return _page(request, _patient(actor(request), public_id))
 
 
 def _page(
     request: HttpRequest, patient: Patient, *, form: SmsSendForm | None = None, status: int = 200
 ) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     audit_access(
         actor=user, obj=patient, action="patient.viewed", details={"tab": "communications"}
     )
@@ -128,7 +125,7 @@ def _page(
 @require_GET
 def patient_comms_panel(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """The live parts of the tab (conversation and timeline), re-read after a stream change."""
-    user = _actor(request)
+    user = actor(request)
     patient = _patient(user, public_id)
     audit_access(
         actor=user, obj=patient, action="patient.viewed", details={"tab": "communications"}
@@ -139,14 +136,13 @@ def patient_comms_panel(request: HttpRequest, public_id: uuid.UUID) -> HttpRespo
 @comms_guard
 @require_POST
 def patient_sms_send(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     patient = _patient(user, public_id)
     form = SmsSendForm(request.POST, templates=_template_choices(patient))
-    if not form.is_valid():
-        return _page(request, patient, form=form, status=400)
-    data = form.cleaned_data
-    try:
-        services.message_send(
+    sent = form_submit(
+        request,
+        form,
+        lambda data: services.message_send(
             actor=user,
             patient=patient,
             channel=Channel.SMS,
@@ -154,12 +150,11 @@ def patient_sms_send(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse
             dedupe_key=f"manual:{data['nonce']}",
             template=data["template"] or None,
             body=None if data["template"] else data["body"],
-        )
-    except ApplicationError as exc:
-        form.add_error(None, exc.message)
-        return _page(request, patient, form=form, status=400)
-    messages.success(request, "Message queued.")
-    return redirect("comms:patient", public_id=patient.public_id)
+        ),
+        success="Message queued.",
+        redirect_to=reverse("comms:patient", kwargs={"public_id": patient.public_id}),
+    )
+    return sent or _page(request, patient, form=form, status=400)
 
 
 def _back(request: HttpRequest, conversation: Conversation) -> HttpResponse:
@@ -171,18 +166,18 @@ def _back(request: HttpRequest, conversation: Conversation) -> HttpResponse:
 @comms_guard
 @require_POST
 def conversation_read(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    conversation = conversation_get_visible(_actor(request), public_id)
-    conversation_services.conversation_mark_read(actor=_actor(request), conversation=conversation)
+    conversation = conversation_get_visible(actor(request), public_id)
+    conversation_services.conversation_mark_read(actor=actor(request), conversation=conversation)
     return _back(request, conversation)
 
 
 @comms_guard
 @require_POST
 def conversation_archive(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    conversation = conversation_get_visible(_actor(request), public_id)
+    conversation = conversation_get_visible(actor(request), public_id)
     archived = request.POST.get("archived", "1") != "0"
     conversation_services.conversation_archive(
-        actor=_actor(request), conversation=conversation, archived=archived
+        actor=actor(request), conversation=conversation, archived=archived
     )
     messages.success(request, "Conversation archived." if archived else "Conversation restored.")
     return redirect("comms:inbox")
@@ -191,7 +186,7 @@ def conversation_archive(request: HttpRequest, public_id: uuid.UUID) -> HttpResp
 @comms_guard
 @require_POST
 def message_assign(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     message = message_get_visible(user, public_id)
     try:
         patient = patient_get_visible(user, uuid.UUID(request.POST.get("patient", "")))
@@ -218,7 +213,7 @@ BOXES = {
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
     """Conversations with unread messages across the patients the user may see."""
-    user = _actor(request)
+    user = actor(request)
     box = request.GET.get("box", "unread")
     if box not in BOXES or (box == "unassigned" and not can_use_unassigned(user)):
         box = "unread"
@@ -278,7 +273,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 @comms_guard
 @require_GET
 def inbox_counts_view(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(inbox_counts(_actor(request)))
+    return JsonResponse(inbox_counts(actor(request)))
 
 
 # ---------------------------------------------------------------- administration
@@ -288,7 +283,7 @@ def inbox_counts_view(request: HttpRequest) -> JsonResponse:
 @require_http_methods(["GET", "POST"])
 def templates_page(request: HttpRequest) -> HttpResponse:
     """The organization's templates; "Preview" renders with sample values before saving."""
-    user = _actor(request)
+    user = actor(request)
     form = TemplateForm(request.POST or None)
     preview = ""
     status = 200
@@ -322,7 +317,7 @@ def templates_page(request: HttpRequest) -> HttpResponse:
 @admin_guard
 @require_http_methods(["GET", "POST"])
 def settings_page(request: HttpRequest) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     row = CommsSettings.objects.filter(organization_id=user.organization_id or 0).first()
     initial = {}
     if row is not None:
@@ -339,9 +334,14 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         }
     form = CommsSettingsForm(request.POST or None, initial=initial, instance=row)
     if request.method == "POST":
-        if form.is_valid():
-            services.comms_settings_save(actor=user, values=form.cleaned_data)
-            messages.success(request, "Communications settings saved.")
-            return redirect("comms:settings")
-        return render(request, "comms/settings.html", {"form": form, "row": row}, status=400)
+        saved = form_submit(
+            request,
+            form,
+            lambda data: services.comms_settings_save(actor=user, values=data),
+            success="Communications settings saved.",
+            redirect_to=reverse("comms:settings"),
+        )
+        return saved or render(
+            request, "comms/settings.html", {"form": form, "row": row}, status=400
+        )
     return render(request, "comms/settings.html", {"form": form, "row": row})

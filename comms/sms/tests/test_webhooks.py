@@ -9,6 +9,8 @@ from twilio.request_validator import RequestValidator
 
 from clinic.models import AuditEvent, Notification, OutboxEvent, Role
 from clinic.tests.factories import staff_user
+from comms.errors import MessageRefused
+from comms.messaging.delivery import message_deliver
 from comms.messaging.services import message_send
 from comms.models import Channel, ContactPreference, Conversation, Message
 from comms.sms.inbound import sms_status_update
@@ -54,6 +56,17 @@ def _post(
     if idempotency:
         headers["HTTP_I_TWILIO_IDEMPOTENCY_TOKEN"] = idempotency
     return Client().post(url, params, **headers)
+
+
+def _send(staff, patient, key):
+    return message_send(
+        actor=staff,
+        patient=patient,
+        channel="sms",
+        purpose="manual",
+        dedupe_key=key,
+        body="welcome back",
+    )
 
 
 def _inbound(patient, body, *, sid="SM" + "1" * 32, from_=PHONE, **kw):
@@ -196,13 +209,17 @@ def test_undelivered_keeps_the_error_code(staff, patient):
 
 
 def test_unknown_status_words_are_ignored(staff, patient):
-    message = _sent(staff, patient)
-    assert (
-        sms_status_update(
-            organization=patient.organization, sid=message.provider_sid or "x", status="exploded"
-        )
-        is None
-    )
+    sid = "SM" + "a" * 32
+    message = _sent(staff, patient, sid=sid)
+    org = patient.organization
+    assert sms_status_update(organization=org, sid=sid, status="exploded") is None
+    message.refresh_from_db()
+    assert message.status == "queued"
+    # Control: the same message and SID with a status Twilio really sends is applied.
+    updated = sms_status_update(organization=org, sid=sid, status="delivered")
+    assert updated is not None and updated.pk == message.pk
+    message.refresh_from_db()
+    assert message.status == "delivered"
 
 
 # ---------------------------------------------------------------- incoming
@@ -258,19 +275,22 @@ def test_opt_out_keywords_opt_the_number_out(patient, word):
 
 
 @pytest.mark.parametrize("word", ["START", "unstop"])
-def test_start_and_unstop_resubscribe(staff, patient, word):
-    _inbound(patient, "STOP", sid="SM" + "5" * 32)
-    _inbound(patient, word, sid="SM" + "6" * 32)
+def test_start_and_unstop_resubscribe(staff, patient, word, fake_twilio):
+    assert _inbound(patient, "STOP", sid="SM" + "5" * 32).status_code == 200
+    # Control: the STOP took effect, so a send is refused until the patient opts back in.
+    with pytest.raises(MessageRefused) as refused:
+        _send(staff, patient, "while-stopped")
+    assert refused.value.code == "opted_out"
+    assert _inbound(patient, word, sid="SM" + "6" * 32).status_code == 200
     pref = ContactPreference.objects.get(channel=Channel.SMS, address=PHONE)
     assert not pref.opted_out and pref.opted_in_at is not None
-    message_send(
-        actor=staff,
-        patient=patient,
-        channel="sms",
-        purpose="manual",
-        dedupe_key="after-start",
-        body="welcome back",
-    )
+    message = _send(staff, patient, "after-start")
+    # The next message really goes out: delivered through Twilio to the patient's number.
+    assert message_deliver(message_id=message.pk) == "sent"
+    [sent] = fake_twilio.sent_to(PHONE)
+    assert sent.body == "welcome back"
+    message.refresh_from_db()
+    assert message.provider_sid == sent.sid and message.gateway == "twilio"
 
 
 def test_help_is_answered_with_twiml(patient):
@@ -280,9 +300,19 @@ def test_help_is_answered_with_twiml(patient):
     assert Message.objects.filter(direction="outbound", purpose="help_reply").count() == 1
 
 
-def test_a_message_in_a_sentence_is_not_a_keyword(patient):
-    _inbound(patient, "please don't stop my reminders")
+def test_a_message_in_a_sentence_is_not_a_keyword(staff, patient, fake_twilio):
+    body = "please don't stop my reminders"
+    assert _inbound(patient, body).status_code == 200
+    # The webhook worked: the text is stored in the patient's conversation.
+    message = Message.objects.get(direction="inbound")
+    assert message.body == body and message.patient == patient
+    assert Conversation.objects.get(patient=patient).unread_count == 1
     assert not ContactPreference.objects.filter(opted_out=True).exists()
+    assert not AuditEvent.objects.filter(action="sms.opted_out").exists()
+    # And the patient can still be texted.
+    reply = _send(staff, patient, "after-sentence")
+    assert message_deliver(message_id=reply.pk) == "sent"
+    assert [m.body for m in fake_twilio.sent_to(PHONE)] == ["welcome back"]
 
 
 def test_factory_rows_are_valid(patient):
