@@ -15,7 +15,7 @@ class CommsConfig(AppConfig):
         from clinic.views.portal import NavItem, nav_register
         from comms import handlers, timeline  # noqa: F401 - register handlers, timeline sources
         from comms.services import STREAM, comms_groups, comms_snapshot
-        from patients.tabs import RecordTab, record_tab_register
+        from patients.record.tabs import RecordTab, record_tab_register
 
         stream_register(STREAM, snapshot=comms_snapshot, groups=comms_groups)
         record_tab_register(RecordTab("communications", "Communications", "comms:patient", 50))

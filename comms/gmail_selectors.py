@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from clinic.errors import NotFound
 from clinic.tenancy import scope_queryset
-from patients.permissions import full_access_location_ids
+from patients.record.permissions import full_access_location_ids
 
 from .gmail_models import GmailAttachment, GmailMailbox, GmailMessage
 from .gmail_permissions import works_shared_inbox

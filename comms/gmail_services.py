@@ -510,8 +510,8 @@ def email_attachment_save(
 ) -> Document:
     """Save an incoming attachment as a document of the email's patient (once: a second
     request returns the same document). The file is judged by its content like any upload."""
-    from patients.documents_permissions import can_upload_documents
-    from patients.documents_services import document_upload
+    from patients.documents.permissions import can_upload_documents
+    from patients.documents.services import document_upload
 
     row = attachment.gmail_message
     message = row.message

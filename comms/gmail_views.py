@@ -28,8 +28,8 @@ from clinic.errors import ApplicationError
 from clinic.models import User
 from clinic.services.audit import audit_access, audit_record
 from clinic.tenancy import get_scoped
-from patients.documents_selectors import documents_visible_to
-from patients.selectors import patient_get_visible
+from patients.documents.selectors import documents_visible_to
+from patients.record.selectors import patient_get_visible
 
 from . import gmail_services as services
 from .gmail_client import oauth_authorization_start, oauth_configured
@@ -213,7 +213,7 @@ def _email_page(
     candidates: list[Any] = []
     patient_q = ""
     if message.patient_id is None:
-        from patients.selectors import patient_search, patients_visible_to
+        from patients.record.selectors import patient_search, patients_visible_to
 
         visible = patients_visible_to(user).select_related("home_location")
         patient_q = (request.GET.get("patient_q") or "").strip()[:100]

@@ -41,7 +41,7 @@ from comms.selectors import (
 )
 from comms.timeline import KIND_LABELS, timeline_for
 from patients.models import Patient
-from patients.selectors import patient_get_visible, patients_visible_to
+from patients.record.selectors import patient_get_visible, patients_visible_to
 
 comms_guard = staff_required(check=can_use_comms)
 admin_guard = staff_required(check=can_manage_comms)

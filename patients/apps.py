@@ -22,9 +22,9 @@ class PatientsConfig(AppConfig):
                 order=20,
             )
         )
-        from patients.csv_exports import register_file_access as register_export_access
-        from patients.documents_services import register_file_access
-        from patients.referrals_services import register_nav
+        from patients.bulk.exports import register_file_access as register_export_access
+        from patients.documents.services import register_file_access
+        from patients.referrals.services import register_nav
 
         register_file_access()
         register_export_access()

@@ -1,7 +1,7 @@
 """Celery tasks of the patients app (``app.autodiscover_tasks`` imports this module)."""
 
-from patients.documents_tasks import document_text_extract
+from patients.documents.tasks import document_text_extract
 
 __all__ = ["document_text_extract"]
-from patients.csv_tasks import patients_csv_import  # noqa: F401
-from patients.referrals_tasks import authorizations_warn_expiring_task  # noqa: F401
+from patients.bulk.tasks import patients_csv_import  # noqa: F401
+from patients.referrals.tasks import authorizations_warn_expiring_task  # noqa: F401

@@ -527,10 +527,10 @@ def _date(value: str) -> datetime.date | None:
 
 
 def _write_record(actor: User, session: GuidedSession, ctx: protocol.Context) -> Patient:
-    from patients.clinical_services import insurance_policy_add, insurance_policy_update
-    from patients.documents_services import document_upload
+    from patients.clinical.services import insurance_policy_add, insurance_policy_update
+    from patients.documents.services import document_upload
     from patients.models import InsurancePolicy, Patient, Payer, PolicyRank
-    from patients.services import patient_register, patient_update
+    from patients.record.services import patient_register, patient_update
 
     from .steps import FIELDS
 

@@ -269,7 +269,7 @@ def is_asked(spec: FieldSpec | SlotSpec, values: dict[str, str]) -> bool:
 
 def value_error(spec: FieldSpec, value: str, *, payers: set[str] | None = None) -> str | None:
     """Why ``value`` cannot be accepted for ``spec`` (None when it can, or when it is empty)."""
-    from patients.services import phone_normalize
+    from patients.record.services import phone_normalize
 
     value = value.strip()
     if not value:

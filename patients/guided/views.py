@@ -37,7 +37,7 @@ from clinic.models import Location, User
 from clinic.services.audit import audit_access
 from clinic.tenancy import get_scoped, visible_locations
 from patients.models import Patient
-from patients.selectors import patient_get_visible
+from patients.record.selectors import patient_get_visible
 
 from . import services
 from .device_auth import DEVICE_COOKIE, DEVICE_COOKIE_PATH, device_required

@@ -6,7 +6,7 @@ file is a new ``DocumentVersion`` and the old ones stay. Versions hold where the
 the text inside it with a full-text search vector filled by a Celery task.
 
 Re-exported by ``patients.models``.
-Writes go through ``patients.documents_services``.
+Writes go through ``patients.documents.services``.
 """
 
 from __future__ import annotations
