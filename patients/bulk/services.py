@@ -30,10 +30,11 @@ from django.db.models import QuerySet
 
 from clinic.errors import ApplicationError
 from clinic.models import Location, Role
+from clinic.phones import phone_normalize
 from clinic.services.audit import audit_record
 from clinic.tenancy import scope_queryset
 from patients.models import Patient, Sex, normalize_name
-from patients.record.services import _clean_fields, _new_mrn, phone_normalize
+from patients.record.services import mrn_generate, patient_fields_clean
 
 if TYPE_CHECKING:
     from clinic.models import User
@@ -312,9 +313,9 @@ def patients_import(*, actor: User, text: str, progress: Progress | None = None)
         batch = []
         for row in check.rows[start : start + BATCH_SIZE]:
             # The service's own cleaner: the same rules as patient_register.
-            clean = _clean_fields(organization_id, row)
+            clean = patient_fields_clean(organization_id, row)
             if not clean["mrn"]:
-                clean["mrn"] = _new_mrn(organization_id)
+                clean["mrn"] = mrn_generate(organization_id)
             patient = Patient(organization_id=organization_id, created_by=actor, **clean)
             patient.search_name = normalize_name(
                 patient.first_name, patient.middle_name, patient.last_name, patient.preferred_name

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from clinic.models import User
+from patients.bulk.exports import EXPORT_TASK, patient_export_run
 from patients.bulk.services import job_run_import, job_update
 
 
@@ -18,9 +19,7 @@ def patients_csv_import(job_id: str, user_id: int) -> None:
     job_run_import(actor=actor, job_id=job_id)
 
 
-@shared_task(name="patients.csv_export", ignore_result=True)
+@shared_task(name=EXPORT_TASK, ignore_result=True)
 def patients_csv_export(export_id: int) -> str:
     """Write the CSV file of one background export (``patient_export_run``; safe twice)."""
-    from patients.bulk.exports import patient_export_run
-
     return patient_export_run(export_id=export_id)

@@ -21,9 +21,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError, NotFound
 from clinic.files import Kind, download_link
-from clinic.models import User
+from clinic.web import actor
 from patients.bulk import exports as csv_exports
 from patients.bulk import services as csv_io
+from patients.bulk.tasks import patients_csv_import
 from patients.models import ExportState, PatientExport
 
 # Files up to this many rows import inside the request; bigger ones go to Celery.
@@ -40,14 +41,10 @@ class ImportForm(forms.Form):
     )
 
 
-def _actor(request: HttpRequest) -> User:
-    return request.user  # type: ignore[return-value]
-
-
 @import_page
 @require_http_methods(["GET", "POST"])
 def import_upload(request: HttpRequest) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     form = ImportForm(request.POST or None, request.FILES or None)
     context: dict[str, Any] = {
         "form": form,
@@ -81,7 +78,7 @@ def _status(form: forms.Form) -> int:
 @import_page
 @require_POST
 def import_confirm(request: HttpRequest) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     job_id = request.POST.get("job", "")
     job = csv_io.job_get(actor=user, job_id=job_id)
     text = csv_io.job_text(job_id) if job else None
@@ -97,8 +94,6 @@ def import_confirm(request: HttpRequest) -> HttpResponse:
             return redirect("patients:list")
         messages.error(request, job.get("message") or "The import failed; nothing was imported.")
         return redirect("patients:csv_import")
-    from patients.bulk.tasks import patients_csv_import
-
     csv_io.job_update(job_id, state="queued")
     patients_csv_import.delay(job_id, user.pk)
     return render(request, "patients/csv/progress.html", {"job_id": job_id, "job": job})
@@ -108,7 +103,7 @@ def import_confirm(request: HttpRequest) -> HttpResponse:
 @require_GET
 def job_status(request: HttpRequest) -> HttpResponse:
     """The state of one of the user's jobs: an HTML fragment for htmx, JSON otherwise."""
-    job = csv_io.job_get(actor=_actor(request), job_id=request.GET.get("job", ""))
+    job = csv_io.job_get(actor=actor(request), job_id=request.GET.get("job", ""))
     if job is None:
         raise NotFound("No such job.")
     body = {k: job.get(k) for k in ("kind", "state", "done", "total", "message")}
@@ -129,7 +124,7 @@ def job_status(request: HttpRequest) -> HttpResponse:
 def export_start(request: HttpRequest) -> HttpResponse:
     """Start a background export of the list as filtered (the list's query string)."""
     export = csv_exports.patient_export_start(
-        actor=_actor(request), query=request.POST.get("query", "")
+        actor=actor(request), query=request.POST.get("query", "")
     )
     return redirect("patients:csv_export_progress", public_id=export.public_id)
 
@@ -147,7 +142,7 @@ def _percent(export: PatientExport) -> int:
 @export_page
 @require_GET
 def export_progress(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    export = csv_exports.patient_export_get(user=_actor(request), public_id=public_id)
+    export = csv_exports.patient_export_get(user=actor(request), public_id=public_id)
     return render(request, "patients/csv/export_progress.html", _export_context(export))
 
 
@@ -155,7 +150,7 @@ def export_progress(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 @require_GET
 def export_status(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """The export's progress: an HTML fragment for htmx polling, JSON otherwise."""
-    export = csv_exports.patient_export_get(user=_actor(request), public_id=public_id)
+    export = csv_exports.patient_export_get(user=actor(request), public_id=public_id)
     if request.headers.get("HX-Request"):
         return render(request, "patients/csv/_export_status.html", _export_context(export))
     return JsonResponse(
@@ -173,7 +168,7 @@ def export_status(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 def export_download(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """A fresh signed link to the finished file, then off to it (checked again and audited by
     ``/files/<token>``)."""
-    user = _actor(request)
+    user = actor(request)
     export = csv_exports.patient_export_get(user=user, public_id=public_id)
     if export.state != ExportState.DONE or not export.storage_name:
         raise NotFound("That export is not ready.")

@@ -33,6 +33,7 @@ from patients.models import (
     SubscriberRelationship,
     VerificationStatus,
 )
+from patients.record.permissions import full_access_location_ids
 from patients.record.selectors import patients_visible_to
 
 if TYPE_CHECKING:
@@ -308,8 +309,6 @@ def policies_find_by_member_id(*, user: User, member_id: str) -> QuerySet[Insura
     """Policies with this member id (however it is formatted: "ab-123 45" finds "AB12345")
     among the patients ``user`` may open with insurance, compared by keyed hash: nothing is
     decrypted to search."""
-    from patients.record.permissions import full_access_location_ids
-
     digest = lookup_hash(member_id or "")
     if not digest:
         return InsurancePolicy.objects.none()

@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from clinic.decorators import staff_required
@@ -22,6 +23,7 @@ from clinic.forms.organization import form_apply_error
 from clinic.models import User
 from clinic.services.audit import audit_access, audit_record
 from clinic.tenancy import scope_queryset
+from clinic.web import actor, form_submit
 from patients.clinical import services
 from patients.clinical.forms import (
     DiagnosisForm,
@@ -58,16 +60,12 @@ INSURANCE = "insurance"
 MEDICAL_HISTORY = "medical_history"
 
 
-def _actor(request: HttpRequest) -> User:
-    return request.user  # type: ignore[return-value]
-
-
 def _patient_for(
     request: HttpRequest, public_id: uuid.UUID, section: str, *, edit: bool = False
 ) -> Patient:
     """The patient, if ``section`` of their record is the user's to see (and, with ``edit``,
     to change); otherwise 404 with an audit row of the refusal."""
-    user = _actor(request)
+    user = actor(request)
     patient = patient_get_visible(user, public_id)
     level = access_level(user, patient)
     if section == INSURANCE:
@@ -104,7 +102,7 @@ def _insurance_page(
     card_errors: dict[int, str] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     audit_access(actor=user, obj=patient, action="patient.insurance_viewed")
     can_edit = can_edit_insurance(user, patient)
     policies = list(
@@ -141,37 +139,38 @@ def insurance(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 @clinical_page
 @require_POST
 def insurance_add(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     patient = _patient_for(request, public_id, INSURANCE, edit=True)
     form = PolicyForm(request.POST, payers=_payers(user))
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.insurance_policy_add(
-                actor=user, patient=patient, **{k: data[k] for k in services.POLICY_FIELDS}
-            )
-        except ApplicationError as exc:
-            form_apply_error(form, exc)
-        else:
-            messages.success(request, "Policy added.")
-            return redirect("patients:insurance", public_id=patient.public_id)
+    response = form_submit(
+        request,
+        form,
+        lambda data: services.insurance_policy_add(
+            actor=user, patient=patient, **{k: data[k] for k in services.POLICY_FIELDS}
+        ),
+        success="Policy added.",
+        redirect_to=reverse("patients:insurance", kwargs={"public_id": patient.public_id}),
+    )
+    if response is not None:
+        return response
     return _insurance_page(request, patient, policy_form=form, status=400)
 
 
 @clinical_page
 @require_POST
 def payer_add(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     patient = _patient_for(request, public_id, INSURANCE, edit=True)
     form = PayerForm(request.POST)
-    if form.is_valid():
-        try:
-            payer = services.payer_add(actor=user, **form.cleaned_data)
-        except ApplicationError as exc:
-            form_apply_error(form, exc)
-        else:
-            messages.success(request, f"{payer.name} can now be chosen as a payer.")
-            return redirect("patients:insurance", public_id=patient.public_id)
+    response = form_submit(
+        request,
+        form,
+        lambda data: services.payer_add(actor=user, **data),
+        success=lambda payer: f"{payer.name} can now be chosen as a payer.",
+        redirect_to=reverse("patients:insurance", kwargs={"public_id": patient.public_id}),
+    )
+    if response is not None:
+        return response
     return _insurance_page(request, patient, payer_form=form, status=400)
 
 
@@ -189,7 +188,7 @@ def _policy_of(patient: Patient, policy_id: uuid.UUID) -> InsurancePolicy:
 def insurance_edit(
     request: HttpRequest, public_id: uuid.UUID, policy_id: uuid.UUID
 ) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     patient = _patient_for(request, public_id, INSURANCE, edit=True)
     policy = _policy_of(patient, policy_id)
     if not policy.is_active:
@@ -234,7 +233,7 @@ def insurance_edit(
 def insurance_verify(
     request: HttpRequest, public_id: uuid.UUID, policy_id: uuid.UUID
 ) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     patient = _patient_for(request, public_id, INSURANCE, edit=True)
     policy = _policy_of(patient, policy_id)
     form = VerifyForm(request.POST)
@@ -260,7 +259,7 @@ def insurance_cards(
     request: HttpRequest, public_id: uuid.UUID, policy_id: uuid.UUID
 ) -> HttpResponse:
     """Photos of the front and/or back of a policy's card, kept as the patient's documents."""
-    user = _actor(request)
+    user = actor(request)
     patient = _patient_for(request, public_id, INSURANCE, edit=True)
     policy = _policy_of(patient, policy_id)
     form = InsuranceCardForm(request.POST, request.FILES)
@@ -286,7 +285,7 @@ def insurance_cards(
 def insurance_deactivate(
     request: HttpRequest, public_id: uuid.UUID, policy_id: uuid.UUID
 ) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     patient = _patient_for(request, public_id, INSURANCE, edit=True)
     policy = _policy_of(patient, policy_id)
     services.insurance_policy_deactivate(actor=user, policy=policy)
@@ -306,7 +305,7 @@ def _history_page(
     notes_form: MedicalHistoryForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     audit_access(actor=user, obj=patient, action="patient.medical_history_viewed")
     can_edit = can_edit_medical_history(user, patient)
     record = MedicalHistory.objects.filter(patient=patient).first()
@@ -347,17 +346,18 @@ def medical_history(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 @clinical_page
 @require_POST
 def diagnosis_add(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     patient = _patient_for(request, public_id, MEDICAL_HISTORY, edit=True)
     form = DiagnosisForm(request.POST)
-    if form.is_valid():
-        try:
-            services.diagnosis_add(actor=user, patient=patient, **form.cleaned_data)
-        except ApplicationError as exc:
-            form_apply_error(form, exc)
-        else:
-            messages.success(request, "Diagnosis added.")
-            return redirect("patients:medical_history", public_id=patient.public_id)
+    response = form_submit(
+        request,
+        form,
+        lambda data: services.diagnosis_add(actor=user, patient=patient, **data),
+        success="Diagnosis added.",
+        redirect_to=reverse("patients:medical_history", kwargs={"public_id": patient.public_id}),
+    )
+    if response is not None:
+        return response
     return _history_page(request, patient, diagnosis_form=form, status=400)
 
 
@@ -366,7 +366,7 @@ def diagnosis_add(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 def diagnosis_error(
     request: HttpRequest, public_id: uuid.UUID, diagnosis_id: uuid.UUID
 ) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     patient = _patient_for(request, public_id, MEDICAL_HISTORY, edit=True)
     try:
         diagnosis = Diagnosis.objects.get(patient=patient, public_id=diagnosis_id)
@@ -380,32 +380,34 @@ def diagnosis_error(
 @clinical_page
 @require_POST
 def study_add(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     patient = _patient_for(request, public_id, MEDICAL_HISTORY, edit=True)
     form = StudyForm(request.POST)
-    if form.is_valid():
-        try:
-            services.study_add(actor=user, patient=patient, **form.cleaned_data)
-        except ApplicationError as exc:
-            form_apply_error(form, exc)
-        else:
-            messages.success(request, "Study added.")
-            return redirect("patients:medical_history", public_id=patient.public_id)
+    response = form_submit(
+        request,
+        form,
+        lambda data: services.study_add(actor=user, patient=patient, **data),
+        success="Study added.",
+        redirect_to=reverse("patients:medical_history", kwargs={"public_id": patient.public_id}),
+    )
+    if response is not None:
+        return response
     return _history_page(request, patient, study_form=form, status=400)
 
 
 @clinical_page
 @require_POST
 def medical_history_notes(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     patient = _patient_for(request, public_id, MEDICAL_HISTORY, edit=True)
     form = MedicalHistoryForm(request.POST)
-    if form.is_valid():
-        try:
-            services.medical_history_update(actor=user, patient=patient, **form.cleaned_data)
-        except ApplicationError as exc:
-            form_apply_error(form, exc)
-        else:
-            messages.success(request, "Allergies and medications saved.")
-            return redirect("patients:medical_history", public_id=patient.public_id)
+    response = form_submit(
+        request,
+        form,
+        lambda data: services.medical_history_update(actor=user, patient=patient, **data),
+        success="Allergies and medications saved.",
+        redirect_to=reverse("patients:medical_history", kwargs={"public_id": patient.public_id}),
+    )
+    if response is not None:
+        return response
     return _history_page(request, patient, notes_form=form, status=400)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from celery import current_app
 from django.contrib.postgres.search import SearchVector
 from django.core.files import File
 from django.core.files.storage import storages
@@ -28,6 +29,7 @@ from clinic.files import Kind, StoredFile, file_access_register, file_store, fil
 from clinic.services.audit import audit_record
 from patients.clinical.permissions import can_edit_insurance
 from patients.documents.permissions import can_upload_documents
+from patients.documents.selectors import document_version_get_visible
 from patients.models import (
     CARD_CATEGORIES,
     MAX_TAGS,
@@ -48,6 +50,9 @@ logger = logging.getLogger(__name__)
 MAX_FILES_PER_UPLOAD = 20
 DESCRIPTION_MAX_LENGTH = 500
 STORAGE_PREFIX = "documents"
+# The Celery task that runs ``document_version_text_extract`` (``patients.documents.tasks``);
+# sent by name, as the task module imports this one.
+TEXT_EXTRACT_TASK = "patients.document_text_extract"
 # PostgreSQL refuses a tsvector over 1 MB; the start of a long document is what people search.
 SEARCH_TEXT_MAX_CHARS = 300_000
 EXTRACT_MAX_PAGES = 500
@@ -312,12 +317,10 @@ def document_text_extract_enqueue(*, version_ids: Sequence[int]) -> int:
     """Hand extraction to Celery. A broker outage is logged (ids only) and swallowed: the
     upload itself has succeeded, and the versions stay ``pending`` until
     ``document_extractions_resume`` sends them again. Returns how many were sent."""
-    from patients.documents.tasks import document_text_extract
-
     sent = 0
     for version_id in version_ids:
         try:
-            document_text_extract.apply_async((version_id,), retry=False)
+            current_app.send_task(TEXT_EXTRACT_TASK, args=(version_id,), retry=False)
         except Exception as exc:
             logger.warning(
                 "documents: could not enqueue text extraction of version %s (%s)",
@@ -420,8 +423,6 @@ def _extraction_failed(version_id: int, exc: Exception) -> str:
 
 
 def _version_for_download(user: User, public_id: str) -> DocumentVersion:
-    from patients.documents.selectors import document_version_get_visible
-
     return document_version_get_visible(user, public_id)
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
-from patients.documents.services import document_extractions_resume, document_version_text_extract
+from patients.documents.services import (
+    TEXT_EXTRACT_TASK,
+    document_extractions_resume,
+    document_version_text_extract,
+)
 
 MAX_RETRIES = 3
 
 
-@shared_task(bind=True, name="patients.document_text_extract", max_retries=MAX_RETRIES)
+@shared_task(bind=True, name=TEXT_EXTRACT_TASK, max_retries=MAX_RETRIES)
 def document_text_extract(self: Task, version_id: int) -> str:
     """Extract and index the text of one PDF version (see ``document_version_text_extract``)."""
     try:

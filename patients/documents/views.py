@@ -22,6 +22,7 @@ from clinic.files import Kind, download_link
 from clinic.forms.organization import form_apply_error
 from clinic.models import User
 from clinic.services.audit import audit_access, audit_record
+from clinic.web import actor
 from patients.documents import services
 from patients.documents.forms import DocumentSearchForm, DocumentUploadForm, DocumentVersionForm
 from patients.documents.permissions import can_see_documents, can_use_documents
@@ -46,10 +47,6 @@ def _uuid(value: str | None) -> uuid.UUID | None:
         return None
 
 
-def _actor(request: HttpRequest) -> User:
-    return request.user  # type: ignore[return-value]
-
-
 def _patient(user: User, public_id: uuid.UUID) -> Patient:
     patient = patient_get_visible(user, public_id)
     if not can_see_documents(user, patient):
@@ -66,7 +63,7 @@ def _page(
     version_for: Document | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     audit_access(actor=user, obj=patient, action="patient.viewed", details={"tab": "documents"})
     after = _uuid(request.GET.get("after"))
     documents = documents_of_patient(user, patient, after=after, limit=PAGE_SIZE + 1)
@@ -93,7 +90,7 @@ def _page(
 @require_http_methods(["GET", "POST"])
 def patient_documents(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """The patient's documents, and the upload of several files at once."""
-    user = _actor(request)
+    user = actor(request)
     patient = _patient(user, public_id)
     if request.method != "POST":
         return _page(request, patient)
@@ -124,7 +121,7 @@ def patient_documents(request: HttpRequest, public_id: uuid.UUID) -> HttpRespons
 @require_POST
 def document_version_upload(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """A new file for a document; the earlier versions stay."""
-    user = _actor(request)
+    user = actor(request)
     document = document_get_visible(user, public_id)
     form = DocumentVersionForm(request.POST, request.FILES)
     if form.is_valid():
@@ -146,7 +143,7 @@ def document_version_upload(request: HttpRequest, public_id: uuid.UUID) -> HttpR
 @require_POST
 def document_entered_in_error(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """Take a document uploaded by mistake out of use (kept, never deleted)."""
-    user = _actor(request)
+    user = actor(request)
     document = document_get_visible(user, public_id)
     services.document_mark_entered_in_error(actor=user, document=document)
     messages.success(request, "Document marked as entered in error.")
@@ -159,7 +156,7 @@ def document_version_download(request: HttpRequest, public_id: uuid.UUID) -> Htt
     """A fresh signed link for one version, then off to it: the page never holds links that
     could expire while it is open. The download itself is checked again and audited by
     ``/files/<token>``."""
-    user = _actor(request)
+    user = actor(request)
     version = document_version_get_visible(user, public_id)
     url = download_link(
         actor=user,
@@ -177,7 +174,7 @@ def document_version_download(request: HttpRequest, public_id: uuid.UUID) -> Htt
 @require_GET
 def document_search(request: HttpRequest) -> HttpResponse:
     """Full-text search inside the documents the user may see, best matches first."""
-    user = _actor(request)
+    user = actor(request)
     form = DocumentSearchForm(request.GET)
     text = form.cleaned_data["q"].strip() if form.is_valid() else ""
     results = list(documents_search(user, text)) if text else []

@@ -32,6 +32,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError, NotFound
+from clinic.files import Kind
 from clinic.middleware import client_ip
 from clinic.models import Location, User
 from clinic.services.audit import audit_access
@@ -219,8 +220,6 @@ def staff_upload(
 
 
 def _file(upload: GuidedUpload) -> FileResponse:
-    from clinic.files import Kind
-
     response = FileResponse(
         storages["default"].open(upload.storage_name, "rb"),
         content_type=Kind(upload.kind).content_type,
@@ -232,13 +231,6 @@ def _file(upload: GuidedUpload) -> FileResponse:
 
 
 # ---------------------------------------------------------------- patient tablet
-
-
-def _neutral(request: HttpRequest) -> HttpResponse:
-    response = redirect(reverse("guided:pair") + "?ended=1")
-    response.delete_cookie(DEVICE_COOKIE, path=DEVICE_COOKIE_PATH)
-    response["Clear-Site-Data"] = '"cache", "storage"'
-    return response
 
 
 @require_http_methods(["GET", "POST"])
@@ -370,7 +362,3 @@ def device_upload(request: HttpRequest, upload_id: uuid.UUID) -> HttpResponseBas
     if upload is None:
         raise Http404
     return _file(upload)
-
-
-def device_neutral(request: HttpRequest) -> HttpResponse:
-    return _neutral(request)

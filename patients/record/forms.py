@@ -17,6 +17,13 @@ from django.urls import reverse
 
 from clinic.models import Location, User
 from patients.models import ContactChannel, PatientFlag, PatientStatus, Payer, Physician, Sex
+from patients.record.permissions import can_register_patient
+from patients.record.selectors import (
+    filter_locations_for,
+    payers_for,
+    physicians_for,
+    technicians_for,
+)
 
 # Ten digits standing alone: an NPI inside whatever is in the picker's box.
 _NPI_IN_TEXT = re.compile(r"(?<!\d)(\d{10})(?!\d)")
@@ -489,14 +496,6 @@ def patient_filter_form(user: User, data: Any) -> tuple[PatientFilterForm, dict[
     """The list's filter form for ``user`` and its valid filters (those with an error are
     shown and left out), shared by the list and the CSV exports. Payer and technician filters
     are office work: offered only to users who see whole records."""
-    from patients.record.permissions import can_register_patient
-    from patients.record.selectors import (
-        filter_locations_for,
-        payers_for,
-        physicians_for,
-        technicians_for,
-    )
-
     locations = filter_locations_for(user)
     office = can_register_patient(user)
     form = PatientFilterForm(

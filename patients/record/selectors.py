@@ -16,6 +16,7 @@ from django.db.models.functions import Lower
 from clinic.crypto import lookup_hash
 from clinic.errors import NotFound
 from clinic.models import Location, Role, User
+from clinic.phones import phone_or_none
 from clinic.tenancy import scope_queryset
 from patients.models import (
     InsurancePolicy,
@@ -26,7 +27,6 @@ from patients.models import (
     normalize_name,
 )
 from patients.record.permissions import full_access_location_ids
-from patients.record.services import InvalidPhoneNumber, phone_normalize
 
 
 def patients_visible_to(user: User) -> QuerySet[Patient]:
@@ -206,10 +206,7 @@ def patient_search(
     digits = re.sub(r"\D", "", text)
     if len(digits) >= 7 and not re.search(r"[A-Za-z]", text):
         match = Q(mrn=text)
-        try:
-            phone = phone_normalize(text)
-        except InvalidPhoneNumber:
-            phone = ""
+        phone = phone_or_none(text)
         if phone:
             match |= Q(phone_mobile=phone) | Q(phone_home=phone)
         members = _member_id_patient_ids(text, member_id_patients)

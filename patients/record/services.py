@@ -9,10 +9,10 @@ import secrets
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-import phonenumbers
 from django.db import IntegrityError, transaction
 
 from clinic.errors import ApplicationError, Conflict
+from clinic.phones import phone_normalize
 from clinic.services.audit import audit_record
 from clinic.services.events import event_record
 from patients.models import (
@@ -28,12 +28,7 @@ from patients.models import (
 if TYPE_CHECKING:
     from clinic.models import Location, User
 
-DEFAULT_PHONE_REGION = "US"
 S = PatientStatus
-
-
-class InvalidPhoneNumber(ApplicationError):
-    code = "invalid_phone"
 
 
 class InvalidNPI(ApplicationError):
@@ -98,28 +93,9 @@ EDITABLE_FIELDS = (
 _PHONE_FIELDS = ("phone_mobile", "phone_home", "emergency_contact_phone")
 
 
-def phone_normalize(value: str, *, field: str = "phone") -> str:
-    """``value`` in E.164 ("+15551234567"), or "" for an empty value. US numbers may be
-    written without the country code; anything that is not a real number is refused."""
-    value = (value or "").strip()
-    if not value:
-        return ""
-    try:
-        parsed = phonenumbers.parse(value, DEFAULT_PHONE_REGION)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidPhoneNumber(
-            "Enter a phone number such as (201) 555-0123 or +44 20 7946 0958.",
-            extra={"field": field},
-        ) from exc
-    if not phonenumbers.is_valid_number(parsed):
-        raise InvalidPhoneNumber(
-            "That is not a valid phone number: check the area code and the number of digits.",
-            extra={"field": field},
-        )
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _clean_fields(organization_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+def patient_fields_clean(organization_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` (names of ``EDITABLE_FIELDS``) checked and normalised the way registration, edits
+    and the CSV import store them; raises ``ApplicationError`` naming the field."""
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"not editable: {sorted(unknown)}")
@@ -148,7 +124,8 @@ def _clean_fields(organization_id: int, fields: dict[str, Any]) -> dict[str, Any
     return clean
 
 
-def _new_mrn(organization_id: int) -> str:
+def mrn_generate(organization_id: int) -> str:
+    """A random 8-digit MRN no patient of the organization has yet."""
     while True:
         mrn = f"{secrets.randbelow(10**8):08d}"
         if not Patient.objects.filter(organization_id=organization_id, mrn=mrn).exists():
@@ -174,7 +151,7 @@ def patient_register(
 ) -> Patient:
     """Create a patient in PENDING_SCHEDULE. Without an MRN one is assigned."""
     organization_id = home_location.organization_id
-    clean = _clean_fields(
+    clean = patient_fields_clean(
         organization_id,
         dict(
             fields,
@@ -188,7 +165,7 @@ def patient_register(
     if not clean["first_name"] or not clean["last_name"]:
         raise ApplicationError("A first and last name are required.", extra={"field": "last_name"})
     if not clean["mrn"]:
-        clean["mrn"] = _new_mrn(organization_id)
+        clean["mrn"] = mrn_generate(organization_id)
     elif Patient.objects.filter(organization_id=organization_id, mrn=clean["mrn"]).exists():
         raise _mrn_taken()
     patient = Patient(organization_id=organization_id, created_by=actor, **clean)
@@ -204,7 +181,7 @@ def patient_register(
 @transaction.atomic
 def patient_update(*, actor: User, patient: Patient, **fields: Any) -> Patient:
     """Change demographic fields. The status moves only through patient_status_change."""
-    clean = _clean_fields(patient.organization_id, fields)
+    clean = patient_fields_clean(patient.organization_id, fields)
     if "mrn" in clean and not clean["mrn"]:
         raise ApplicationError("The MRN cannot be empty.", extra={"field": "mrn"})
     patient = Patient.objects.select_for_update().get(pk=patient.pk)

@@ -1,5 +1,6 @@
 """The tabs of a patient's record. Other apps add theirs (appointments, communications, equipment)
-from their AppConfig.ready() with ``record_tab_register``; the record header renders them in order.
+from their AppConfig.ready() with ``record_tab_register`` (patients' own from
+``PatientsConfig.ready``); the record header renders them in order.
 
 Each tab's page decides on its own who may see it (and audits the view); the header shows the tabs
 only to users with the full view of the record.
@@ -33,16 +34,3 @@ def record_tab_register(tab: RecordTab) -> None:
 
 def record_tabs() -> list[RecordTab]:
     return sorted(_TABS.values(), key=lambda t: t.order)
-
-
-for _tab in (
-    RecordTab("details", "Details", "patients:detail", 10),
-    RecordTab("insurance", "Insurance", "patients:insurance", 20),
-    RecordTab("medical_history", "Medical history", "patients:medical_history", 30),
-    # appointments (scheduling) 40, communications (comms) 50, equipment 70
-    RecordTab("documents", "Documents", "patients:documents", 60),
-    RecordTab("referrals", "Referrals", "patients:referrals", 80),
-    RecordTab("authorizations", "Authorizations", "patients:authorizations", 90),
-    RecordTab("history", "History", "patients:detail", 100, query="?tab=history"),
-):
-    record_tab_register(_tab)

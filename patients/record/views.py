@@ -17,15 +17,17 @@ from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
 from clinic.forms.organization import form_apply_error
-from clinic.models import User
+from clinic.phones import phone_normalize
 from clinic.selectors import history_for
 from clinic.services.audit import audit_access, audit_record
 from clinic.tenancy import get_scoped
+from clinic.web import actor, form_submit
 from patients.models import Patient, PatientNote, PatientStatusChange, Physician
 from patients.record import services
 from patients.record.forms import (
@@ -70,10 +72,6 @@ TABS = ("details", "history")
 patients_page = staff_required(check=can_use_patients)
 
 
-def _actor(request: HttpRequest) -> User:
-    return request.user  # type: ignore[return-value]
-
-
 def _uuid(value: str | None) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value)) if value else None
@@ -86,7 +84,7 @@ def _uuid(value: str | None) -> uuid.UUID | None:
 
 @patients_page
 def patient_list(request: HttpRequest) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     form, data = patient_filter_form(user, request.GET)
     visible = patients_visible_to(user)
     outcome = SearchOutcome()
@@ -148,7 +146,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 
 @patients_page
 def patient_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     patient = patient_get_visible(user, public_id)
     level = access_level(user, patient)
     tab = request.GET.get("tab", "details")
@@ -179,7 +177,7 @@ def _detail_page(
 ) -> HttpResponse:
     """Render the dashboard (also after a refused action, with its form's errors): every
     rendering shows patient data, so every rendering is audited."""
-    user = _actor(request)
+    user = actor(request)
     audit_access(actor=user, obj=patient, action="patient.viewed", details={"tab": tab})
     context: dict[str, Any] = {
         "patient": patient,
@@ -214,7 +212,7 @@ _FORM_FIELDS = services.EDITABLE_FIELDS
 @patients_page
 @require_http_methods(["GET", "POST"])
 def patient_create(request: HttpRequest) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     if not can_register_patient(user):
         raise Http404
     locations = filter_locations_for(user)
@@ -224,9 +222,7 @@ def patient_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            phones = [
-                services.phone_normalize(data[f], field=f) for f in ("phone_mobile", "phone_home")
-            ]
+            phones = [phone_normalize(data[f], field=f) for f in ("phone_mobile", "phone_home")]
             found = list(
                 patient_duplicates(
                     organization_id=user.organization_id,  # type: ignore[arg-type]
@@ -274,7 +270,7 @@ def patient_create(request: HttpRequest) -> HttpResponse:
 @patients_page
 @require_http_methods(["GET", "POST"])
 def patient_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     patient = patient_get_visible(user, public_id)
     if not can_edit_patient(user, patient):
         raise Http404
@@ -285,16 +281,18 @@ def patient_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         locations=filter_locations_for(user),
         physicians=physicians_for(user),
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.patient_update(
-                actor=user, patient=patient, **{k: form.cleaned_data[k] for k in _FORM_FIELDS}
-            )
-        except ApplicationError as exc:
-            form_apply_error(form, exc)
-        else:
-            messages.success(request, "Changes saved.")
-            return redirect("patients:detail", public_id=patient.public_id)
+    if request.method == "POST":
+        response = form_submit(
+            request,
+            form,
+            lambda data: services.patient_update(
+                actor=user, patient=patient, **{k: data[k] for k in _FORM_FIELDS}
+            ),
+            success="Changes saved.",
+            redirect_to=reverse("patients:detail", kwargs={"public_id": patient.public_id}),
+        )
+        if response is not None:
+            return response
     return render(
         request,
         "patients/form.html",
@@ -309,43 +307,42 @@ def patient_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 @patients_page
 @require_POST
 def patient_status(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     patient = patient_get_visible(user, public_id)
     if not can_change_status(user, patient):
         raise Http404
     form = StatusChangeForm(request.POST, allowed=services.allowed_transitions(patient.status))
-    if form.is_valid():
-        try:
-            services.patient_status_change(
-                actor=user,
-                patient=patient,
-                to=form.cleaned_data["to"],
-                reason=form.cleaned_data["reason"],
-            )
-        except ApplicationError as exc:
-            form_apply_error(form, exc)
-        else:
-            messages.success(request, "Status changed.")
-            return redirect("patients:detail", public_id=patient.public_id)
+    response = form_submit(
+        request,
+        form,
+        lambda data: services.patient_status_change(
+            actor=user, patient=patient, to=data["to"], reason=data["reason"]
+        ),
+        success="Status changed.",
+        redirect_to=reverse("patients:detail", kwargs={"public_id": patient.public_id}),
+    )
+    if response is not None:
+        return response
     return _detail_page(request, patient, level=FULL, tab="details", status_form=form, status=400)
 
 
 @patients_page
 @require_POST
 def patient_note(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     patient = patient_get_visible(user, public_id)
     if not can_add_note(user, patient):
         raise Http404
     form = NoteForm(request.POST)
-    if form.is_valid():
-        try:
-            services.patient_note_add(actor=user, patient=patient, text=form.cleaned_data["text"])
-        except ApplicationError as exc:
-            form_apply_error(form, exc)
-        else:
-            messages.success(request, "Note added.")
-            return redirect("patients:detail", public_id=patient.public_id)
+    response = form_submit(
+        request,
+        form,
+        lambda data: services.patient_note_add(actor=user, patient=patient, text=data["text"]),
+        success="Note added.",
+        redirect_to=reverse("patients:detail", kwargs={"public_id": patient.public_id}),
+    )
+    if response is not None:
+        return response
     return _detail_page(request, patient, level=FULL, tab="details", note_form=form, status=400)
 
 
@@ -389,7 +386,7 @@ def physician_lookup(request: HttpRequest) -> JsonResponse:
     """Suggestions for the physician picker (list filter, create and edit)."""
     return _lookup(
         request,
-        lambda text: physicians_matching(_actor(request), text),
+        lambda text: physicians_matching(actor(request), text),
         lambda p: {
             "id": str(p.public_id),
             "label": physician_label(p),
@@ -406,7 +403,7 @@ def location_lookup(request: HttpRequest) -> JsonResponse:
     """Suggestions for the list's location filter when the organization has many."""
     return _lookup(
         request,
-        lambda text: locations_matching(_actor(request), text),
+        lambda text: locations_matching(actor(request), text),
         lambda loc: {
             "id": str(loc.public_id),
             "label": location_label(loc),
@@ -420,7 +417,7 @@ def location_lookup(request: HttpRequest) -> JsonResponse:
 @require_GET
 def technician_lookup(request: HttpRequest) -> JsonResponse:
     """Suggestions for the list's technician filter (office users only, as the filter is)."""
-    user = _actor(request)
+    user = actor(request)
     if not can_register_patient(user):
         raise Http404
     return _lookup(
@@ -441,7 +438,7 @@ physicians_page = staff_required(check=can_manage_physicians)
 
 @physicians_page
 def physician_list(request: HttpRequest) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     q = (request.GET.get("q") or "").strip()[:100]
     qs = physicians_for(user)
     if q:
@@ -463,14 +460,16 @@ def physician_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def physician_create(request: HttpRequest) -> HttpResponse:
     form = PhysicianForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            physician = services.physician_create(actor=_actor(request), **form.cleaned_data)
-        except ApplicationError as exc:
-            form_apply_error(form, exc)
-        else:
-            messages.success(request, f"{physician} is on file.")
-            return redirect("patients:physicians")
+    if request.method == "POST":
+        response = form_submit(
+            request,
+            form,
+            lambda data: services.physician_create(actor=actor(request), **data),
+            success=lambda physician: f"{physician} is on file.",
+            redirect_to="patients:physicians",
+        )
+        if response is not None:
+            return response
     return render(
         request,
         "patients/physician_form.html",
@@ -482,18 +481,20 @@ def physician_create(request: HttpRequest) -> HttpResponse:
 @physicians_page
 @require_http_methods(["GET", "POST"])
 def physician_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     physician = get_scoped(Physician, user, public_id=public_id)
     initial = {f: getattr(physician, f) for f in PhysicianForm.base_fields}
     form = PhysicianForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.physician_update(actor=user, physician=physician, **form.cleaned_data)
-        except ApplicationError as exc:
-            form_apply_error(form, exc)
-        else:
-            messages.success(request, "Changes saved.")
-            return redirect("patients:physicians")
+    if request.method == "POST":
+        response = form_submit(
+            request,
+            form,
+            lambda data: services.physician_update(actor=user, physician=physician, **data),
+            success="Changes saved.",
+            redirect_to="patients:physicians",
+        )
+        if response is not None:
+            return response
     return render(
         request,
         "patients/physician_form.html",

@@ -1,4 +1,4 @@
-"""Writes for referrals and authorizations, and who may make them.
+"""Writes for referrals and authorizations (who may make them: ``permissions.py``).
 
 Every write is keyword-only, actor first, atomic and audited with public ids only. Referral
 status moves one step at a time (received -> contacted -> scheduled -> closed). Units are used
@@ -30,36 +30,10 @@ from patients.models import (
     ReferralStatus,
     ReferralStatusChange,
 )
-from patients.record.permissions import FULL, access_level
+from patients.referrals.permissions import can_work_referrals
 
 if TYPE_CHECKING:
     from patients.models import Document, Patient, Payer, Physician
-
-
-# -- permissions -------------------------------------------------------------------------------
-
-
-def can_use_referrals(user: User) -> bool:
-    """The referral and authorization pages at all: office staff, admins and clinicians
-    (clinicians read only). Field technicians and support never."""
-    return user.is_org_admin or user.has_role(Role.EMPLOYEE, Role.CLINICIAN)
-
-
-def can_see_referrals(user: User, patient: Patient) -> bool:
-    return can_use_referrals(user) and access_level(user, patient, assigned=False) == FULL
-
-
-def can_work_referrals(user: User, patient: Patient) -> bool:
-    """Changing referrals and authorizations: an organization ADMIN or an EMPLOYEE at the
-    patient's home location."""
-    if user.organization_id is None or patient.organization_id != user.organization_id:
-        return False
-    if user.is_org_admin:
-        return True
-    return any(
-        m.role == Role.EMPLOYEE and m.location_id == patient.home_location_id
-        for m in user._memberships
-    )
 
 
 def _require_worker(actor: User, patient: Patient) -> None:
@@ -478,19 +452,4 @@ def _send_warning(authorization: Authorization, days_left: int) -> None:
         action="authorization.expiry_warned",
         obj=authorization,
         details={"days_left": days_left},
-    )
-
-
-def register_nav() -> None:
-    """The referral work queue in the portal navigation (called from ``PatientsConfig.ready``)."""
-    from clinic.views.portal import NavItem, nav_register
-
-    nav_register(
-        NavItem(
-            "referrals",
-            "Referrals",
-            "patients:referral_queue",
-            roles=frozenset({Role.ADMIN, Role.EMPLOYEE, Role.CLINICIAN}),
-            order=25,
-        )
     )

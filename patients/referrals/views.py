@@ -13,45 +13,46 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-from django import forms
-from django.contrib import messages
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from clinic.decorators import staff_required
-from clinic.errors import ApplicationError, NotFound
-from clinic.forms.organization import form_apply_error
-from clinic.models import Role, User
+from clinic.errors import NotFound
+from clinic.models import User
 from clinic.services.audit import audit_access
 from clinic.tenancy import scope_queryset
-from patients.documents.selectors import documents_visible_to
+from clinic.web import actor, form_submit
 from patients.models import (
     Authorization,
-    Document,
     Patient,
-    Payer,
     Physician,
     Referral,
     ReferralStatus,
 )
 from patients.record.selectors import patient_get_visible, patients_visible_to
 from patients.referrals import services
+from patients.referrals.forms import (
+    AdvanceForm,
+    AssignForm,
+    AuthorizationForm,
+    DocumentsForm,
+    ReferralForm,
+    UnitsForm,
+)
+from patients.referrals.permissions import can_see_referrals, can_use_referrals, can_work_referrals
 
-guard = staff_required(check=services.can_use_referrals)
+guard = staff_required(check=can_use_referrals)
 
 QUEUE_PAGE_SIZE = 50
 
 
-def _actor(request: HttpRequest) -> User:
-    return request.user  # type: ignore[return-value]
-
-
 def _patient(user: User, public_id: uuid.UUID) -> Patient:
     patient = patient_get_visible(user, public_id)
-    if not services.can_see_referrals(user, patient):
+    if not can_see_referrals(user, patient):
         raise Http404
     return patient
 
@@ -86,171 +87,6 @@ def _authorization(user: User, public_id: uuid.UUID) -> Authorization:
     return authorization
 
 
-def _assignees(patient: Patient) -> QuerySet[User]:
-    """Who a referral of ``patient`` can be given to: EMPLOYEEs of the home location and the
-    organization's ADMINs."""
-    return (
-        User.objects.filter(is_active=True, organization_id=patient.organization_id)
-        .filter(
-            Q(memberships__location_id=patient.home_location_id, memberships__role=Role.EMPLOYEE)
-            | Q(memberships__role=Role.ADMIN)
-        )
-        .distinct()
-        .order_by("full_name", "pk")
-    )
-
-
-# -- forms -------------------------------------------------------------------------------------
-
-
-class PublicIdChoiceField(forms.ModelChoiceField):
-    def __init__(self, queryset: QuerySet[Any], **kwargs: Any) -> None:
-        kwargs.setdefault("to_field_name", "public_id")
-        super().__init__(queryset=queryset, **kwargs)
-
-
-class ReferralForm(forms.Form):
-    physician = PublicIdChoiceField(
-        Physician.objects.none(),
-        label="Referring physician",
-        empty_label="Choose a physician",
-        error_messages={
-            "required": "Choose a physician.",
-            "invalid_choice": "Choose a physician from the list.",
-        },
-    )
-    received_on = forms.DateField(
-        label="Received on",
-        widget=forms.DateInput(attrs={"type": "date"}),
-        error_messages={
-            "required": "Enter the date the referral arrived.",
-            "invalid": "Enter a date like 2026-03-01.",
-        },
-    )
-    reason = forms.CharField(
-        label="Reason for referral",
-        widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=5000,
-        error_messages={"required": "Give the reason for the referral."},
-    )
-
-    def __init__(self, *args: Any, patient: Patient, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["physician"].queryset = Physician.objects.filter(  # type: ignore[attr-defined]
-            organization_id=patient.organization_id
-        ).order_by("last_name", "first_name", "pk")
-        if not self.is_bound:
-            self.initial.setdefault("received_on", timezone.localdate())
-            if patient.referring_physician is not None:
-                self.initial.setdefault("physician", patient.referring_physician.public_id)
-
-
-class DocumentChoiceField(forms.ModelMultipleChoiceField):
-    def label_from_instance(self, obj: Any) -> str:
-        label = obj.get_category_display()
-        if obj.description:
-            label += f": {obj.description}"
-        return f"{label} ({obj.created_at:%Y-%m-%d})"
-
-
-class DocumentsForm(forms.Form):
-    documents = DocumentChoiceField(
-        Document.objects.none(),
-        to_field_name="public_id",
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        label="Linked documents",
-        error_messages={"invalid_choice": "Choose documents of this patient."},
-    )
-
-    def __init__(self, *args: Any, user: User, patient: Patient, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["documents"].queryset = (  # type: ignore[attr-defined]
-            documents_visible_to(user).filter(patient=patient).order_by("-created_at", "-id")
-        )
-
-
-class AdvanceForm(forms.Form):
-    to = forms.ChoiceField(choices=ReferralStatus.choices)
-    note = forms.CharField(
-        label="Note", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
-    )
-
-
-class AssignForm(forms.Form):
-    assignee = PublicIdChoiceField(
-        User.objects.none(), label="Assigned to", required=False, empty_label="Nobody"
-    )
-
-    def __init__(self, *args: Any, patient: Patient, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = _assignees(patient)  # type: ignore[attr-defined]
-
-
-class AuthorizationForm(forms.Form):
-    payer = PublicIdChoiceField(
-        Payer.objects.none(),
-        empty_label="Choose a payer",
-        error_messages={
-            "required": "Choose a payer.",
-            "invalid_choice": "Choose a payer from the list.",
-        },
-    )
-    number = forms.CharField(
-        label="Authorization number",
-        max_length=60,
-        error_messages={"required": "Enter the authorization number."},
-    )
-    codes = forms.CharField(
-        label="Codes",
-        max_length=300,
-        help_text="HCPCS or CPT codes separated by commas, e.g. E0601, A7030",
-        error_messages={"required": "Enter at least one code."},
-    )
-    units_approved = forms.IntegerField(
-        label="Units approved",
-        min_value=0,
-        max_value=1_000_000,
-        error_messages={"required": "Enter the approved units."},
-    )
-    valid_from = forms.DateField(
-        label="Valid from",
-        widget=forms.DateInput(attrs={"type": "date"}),
-        error_messages={"invalid": "Enter a date like 2026-03-01."},
-    )
-    valid_to = forms.DateField(
-        label="Valid to",
-        widget=forms.DateInput(attrs={"type": "date"}),
-        error_messages={"invalid": "Enter a date like 2026-03-01."},
-    )
-
-    def __init__(self, *args: Any, patient: Patient, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["payer"].queryset = Payer.objects.filter(  # type: ignore[attr-defined]
-            organization_id=patient.organization_id
-        )
-
-    def data_object(self) -> services.AuthorizationData:
-        c = self.cleaned_data
-        return services.AuthorizationData(
-            payer=c["payer"],
-            number=c["number"],
-            codes=c["codes"],
-            units_approved=c["units_approved"],
-            valid_from=c["valid_from"],
-            valid_to=c["valid_to"],
-        )
-
-
-class UnitsForm(forms.Form):
-    units = forms.IntegerField(
-        label="Units to use",
-        min_value=1,
-        max_value=100_000,
-        error_messages={"required": "Enter how many units.", "min_value": "Use at least one unit."},
-    )
-
-
 # -- referrals ---------------------------------------------------------------------------------
 
 
@@ -266,7 +102,7 @@ def _cursor(text: str) -> tuple[date, int] | None:
 @require_GET
 def referral_queue(request: HttpRequest) -> HttpResponse:
     """Open referrals, oldest first; filters by status, "assigned to me" and physician."""
-    user = _actor(request)
+    user = actor(request)
     status = request.GET.get("status", "")
     mine = request.GET.get("mine") == "1"
     physician_id = request.GET.get("physician", "")
@@ -327,13 +163,13 @@ def _referral_page(
     documents_form: DocumentsForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     patient = referral.patient
     linked = list(
         referral.documents.filter(entered_in_error=False).select_related("current_version")
     )
     audit_access(actor=user, obj=patient, action="patient.viewed", details={"tab": "referral"})
-    can_work = services.can_work_referrals(user, patient)
+    can_work = can_work_referrals(user, patient)
     next_status = services.REFERRAL_NEXT.get(referral.status)
     context = {
         "referral": referral,
@@ -360,75 +196,75 @@ def _referral_page(
 @guard
 @require_GET
 def referral_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    referral = _referral(_actor(request), public_id)
+    referral = _referral(actor(request), public_id)
     return _referral_page(request, referral)
 
 
 @guard
 @require_POST
 def referral_status(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     referral = _referral(user, public_id)
-    if not services.can_work_referrals(user, referral.patient):
+    if not can_work_referrals(user, referral.patient):
         raise Http404
     form = AdvanceForm(request.POST)
-    if form.is_valid():
-        try:
-            services.referral_advance(
-                actor=user,
-                referral=referral,
-                to=form.cleaned_data["to"],
-                note=form.cleaned_data["note"],
-            )
-        except ApplicationError as exc:
-            form_apply_error(form, exc)
-        else:
-            messages.success(
-                request, f"Referral marked {ReferralStatus(form.cleaned_data['to']).label.lower()}."
-            )
-            return redirect("patients:referral_detail", public_id=referral.public_id)
+    response = form_submit(
+        request,
+        form,
+        lambda data: services.referral_advance(
+            actor=user, referral=referral, to=data["to"], note=data["note"]
+        ),
+        success=lambda _: (
+            f"Referral marked {ReferralStatus(form.cleaned_data['to']).label.lower()}."
+        ),
+        redirect_to=reverse("patients:referral_detail", kwargs={"public_id": referral.public_id}),
+    )
+    if response is not None:
+        return response
     return _referral_page(request, referral, advance_form=form, status=400)
 
 
 @guard
 @require_POST
 def referral_assign(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     referral = _referral(user, public_id)
-    if not services.can_work_referrals(user, referral.patient):
+    if not can_work_referrals(user, referral.patient):
         raise Http404
     form = AssignForm(request.POST, patient=referral.patient)
-    if form.is_valid():
-        try:
-            services.referral_assign(
-                actor=user, referral=referral, assignee=form.cleaned_data["assignee"]
-            )
-        except ApplicationError as exc:
-            form_apply_error(form, exc)
-        else:
-            messages.success(request, "Assignment saved.")
-            return redirect("patients:referral_detail", public_id=referral.public_id)
+    response = form_submit(
+        request,
+        form,
+        lambda data: services.referral_assign(
+            actor=user, referral=referral, assignee=data["assignee"]
+        ),
+        success="Assignment saved.",
+        redirect_to=reverse("patients:referral_detail", kwargs={"public_id": referral.public_id}),
+    )
+    if response is not None:
+        return response
     return _referral_page(request, referral, assign_form=form, status=400)
 
 
 @guard
 @require_POST
 def referral_documents(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     referral = _referral(user, public_id)
-    if not services.can_work_referrals(user, referral.patient):
+    if not can_work_referrals(user, referral.patient):
         raise Http404
     form = DocumentsForm(request.POST, user=user, patient=referral.patient)
-    if form.is_valid():
-        try:
-            services.referral_documents_set(
-                actor=user, referral=referral, documents=list(form.cleaned_data["documents"])
-            )
-        except ApplicationError as exc:
-            form_apply_error(form, exc)
-        else:
-            messages.success(request, "Linked documents saved.")
-            return redirect("patients:referral_detail", public_id=referral.public_id)
+    response = form_submit(
+        request,
+        form,
+        lambda data: services.referral_documents_set(
+            actor=user, referral=referral, documents=list(data["documents"])
+        ),
+        success="Linked documents saved.",
+        redirect_to=reverse("patients:referral_detail", kwargs={"public_id": referral.public_id}),
+    )
+    if response is not None:
+        return response
     return _referral_page(request, referral, documents_form=form, status=400)
 
 
@@ -436,29 +272,32 @@ def referral_documents(request: HttpRequest, public_id: uuid.UUID) -> HttpRespon
 @require_http_methods(["GET", "POST"])
 def patient_referrals(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     """A patient's referrals and the form to record a new one."""
-    user = _actor(request)
+    user = actor(request)
     patient = _patient(user, public_id)
-    can_work = services.can_work_referrals(user, patient)
+    can_work = can_work_referrals(user, patient)
     form = ReferralForm(patient=patient)
     status = 200
     if request.method == "POST":
         if not can_work:
             raise Http404
         form = ReferralForm(request.POST, patient=patient)
-        if form.is_valid():
-            try:
-                referral = services.referral_receive(
-                    actor=user,
-                    patient=patient,
-                    physician=form.cleaned_data["physician"],
-                    received_on=form.cleaned_data["received_on"],
-                    reason=form.cleaned_data["reason"],
-                )
-            except ApplicationError as exc:
-                form_apply_error(form, exc)
-            else:
-                messages.success(request, "Referral recorded.")
-                return redirect("patients:referral_detail", public_id=referral.public_id)
+        response = form_submit(
+            request,
+            form,
+            lambda data: services.referral_receive(
+                actor=user,
+                patient=patient,
+                physician=data["physician"],
+                received_on=data["received_on"],
+                reason=data["reason"],
+            ),
+            success="Referral recorded.",
+            redirect_to=lambda referral: reverse(
+                "patients:referral_detail", kwargs={"public_id": referral.public_id}
+            ),
+        )
+        if response is not None:
+            return response
         status = 400
     audit_access(actor=user, obj=patient, action="patient.viewed", details={"tab": "referrals"})
     context = {
@@ -485,7 +324,7 @@ def _authorizations_page(
     units_for: int | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     audit_access(
         actor=user, obj=patient, action="patient.viewed", details={"tab": "authorizations"}
     )
@@ -498,7 +337,7 @@ def _authorizations_page(
         "form": form or AuthorizationForm(patient=patient),
         "units_form": units_form,
         "units_for": units_for,
-        "can_work": services.can_work_referrals(user, patient),
+        "can_work": can_work_referrals(user, patient),
         "today": timezone.localdate(),
     }
     return render(request, "patients/referrals/authorizations.html", context, status=status)
@@ -507,45 +346,49 @@ def _authorizations_page(
 @guard
 @require_http_methods(["GET", "POST"])
 def patient_authorizations(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     patient = _patient(user, public_id)
     if request.method != "POST":
         return _authorizations_page(request, patient)
-    if not services.can_work_referrals(user, patient):
+    if not can_work_referrals(user, patient):
         raise Http404
     form = AuthorizationForm(request.POST, patient=patient)
-    if form.is_valid():
-        try:
-            services.authorization_add(actor=user, patient=patient, data=form.data_object())
-        except ApplicationError as exc:
-            form_apply_error(form, exc)
-        else:
-            messages.success(request, "Authorization added.")
-            return redirect("patients:authorizations", public_id=patient.public_id)
+    response = form_submit(
+        request,
+        form,
+        lambda data: services.authorization_add(
+            actor=user, patient=patient, data=form.data_object()
+        ),
+        success="Authorization added.",
+        redirect_to=reverse("patients:authorizations", kwargs={"public_id": patient.public_id}),
+    )
+    if response is not None:
+        return response
     return _authorizations_page(request, patient, form=form, status=400)
 
 
 @guard
 @require_http_methods(["GET", "POST"])
 def authorization_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     authorization = _authorization(user, public_id)
     patient = authorization.patient
-    if not services.can_work_referrals(user, patient):
+    if not can_work_referrals(user, patient):
         raise Http404
     status = 200
     if request.method == "POST":
         form = AuthorizationForm(request.POST, patient=patient)
-        if form.is_valid():
-            try:
-                services.authorization_update(
-                    actor=user, authorization=authorization, data=form.data_object()
-                )
-            except ApplicationError as exc:
-                form_apply_error(form, exc)
-            else:
-                messages.success(request, "Authorization saved.")
-                return redirect("patients:authorizations", public_id=patient.public_id)
+        response = form_submit(
+            request,
+            form,
+            lambda data: services.authorization_update(
+                actor=user, authorization=authorization, data=form.data_object()
+            ),
+            success="Authorization saved.",
+            redirect_to=reverse("patients:authorizations", kwargs={"public_id": patient.public_id}),
+        )
+        if response is not None:
+            return response
         status = 400
     else:
         form = AuthorizationForm(
@@ -569,22 +412,23 @@ def authorization_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpRespon
 @guard
 @require_POST
 def authorization_units(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    user = _actor(request)
+    user = actor(request)
     authorization = _authorization(user, public_id)
     patient = authorization.patient
-    if not services.can_work_referrals(user, patient):
+    if not can_work_referrals(user, patient):
         raise Http404
     form = UnitsForm(request.POST)
-    if form.is_valid():
-        try:
-            services.authorization_units_use(
-                actor=user, authorization=authorization, units=form.cleaned_data["units"]
-            )
-        except ApplicationError as exc:
-            form_apply_error(form, exc)
-        else:
-            messages.success(request, "Units recorded.")
-            return redirect("patients:authorizations", public_id=patient.public_id)
+    response = form_submit(
+        request,
+        form,
+        lambda data: services.authorization_units_use(
+            actor=user, authorization=authorization, units=data["units"]
+        ),
+        success="Units recorded.",
+        redirect_to=reverse("patients:authorizations", kwargs={"public_id": patient.public_id}),
+    )
+    if response is not None:
+        return response
     return _authorizations_page(
         request, patient, units_form=form, units_for=authorization.pk, status=400
     )
@@ -594,7 +438,7 @@ def authorization_units(request: HttpRequest, public_id: uuid.UUID) -> HttpRespo
 @require_GET
 def authorizations_expiring(request: HttpRequest) -> HttpResponse:
     """Active authorizations of the user's patients that expire within 30 days, soonest first."""
-    user = _actor(request)
+    user = actor(request)
     today = timezone.localdate()
     rows = list(
         _visible(user, Authorization.objects.all())

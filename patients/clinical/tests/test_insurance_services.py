@@ -99,11 +99,14 @@ def test_assigned_technician_cannot_find_policies(employee, patient, payer, loca
     tech = make_staff(Role.FIELD_TECHNICIAN, location)
     patient_assignment_add(actor=None, patient=patient, technician=tech)
     assert not services.policies_find_by_member_id(user=tech, member_id=MEMBER_ID).exists()
+    # The same search by someone with the full record finds it.
+    assert services.policies_find_by_member_id(user=employee, member_id=MEMBER_ID).count() == 1
 
 
 def test_blank_member_id_finds_nothing(employee, patient, payer):
-    add(employee, patient, payer)
+    add(employee, patient, payer, member_id=MEMBER_ID)
     assert not services.policies_find_by_member_id(user=employee, member_id=" - ").exists()
+    assert services.policies_find_by_member_id(user=employee, member_id=MEMBER_ID).count() == 1
 
 
 def test_masked_member_id_shows_only_the_last_four(employee, patient, payer):

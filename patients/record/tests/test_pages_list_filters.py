@@ -94,6 +94,9 @@ def test_member_id_search_ignores_other_organizations_policies(client, location)
     PatientFactory(home_location=location, last_name="Mine")
     covered(PatientFactory(last_name="Foreign"), PayerFactory(), member_id="ZZ99887766")
     assert names(client.get(LIST, {"q": "ZZ99887766"})) == []
+    mine = PatientFactory(home_location=location, last_name="Holder")
+    covered(mine, PayerFactory(organization=location.organization), member_id="ZZ11223344")
+    assert names(client.get(LIST, {"q": "ZZ11223344"})) == ["Holder"]
 
 
 def test_technician_cannot_search_or_filter_by_insurance(location, make_staff, signed_in):

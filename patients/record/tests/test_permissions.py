@@ -84,6 +84,7 @@ def test_employee_at_one_location_and_technician_at_another(world, make_staff):
 
 def test_inactive_user_sees_nothing(world, make_staff):
     user = make_staff(Role.ADMIN, world["location"])
+    assert patients_visible_to(user).exists()  # while active, the admin sees patients
     user.is_active = False
     user.save()
     assert not patients_visible_to(user).exists()

@@ -8,6 +8,7 @@ import pytest
 
 from clinic.errors import ApplicationError, Conflict
 from clinic.models import AuditEvent, Role
+from clinic.phones import InvalidPhoneNumber
 from clinic.tests.factories import LocationFactory
 from patients.models import Patient, PatientNote, PatientStatus, PatientStatusChange, npi_is_valid
 from patients.record import services
@@ -59,7 +60,7 @@ def test_phone_numbers_are_stored_in_e164(employee, location):
 
 @pytest.mark.parametrize("bad", ["12345", "call me", "+1 000 000 0000"])
 def test_invalid_phone_is_refused_and_nothing_is_saved(employee, location, bad):
-    with pytest.raises(services.InvalidPhoneNumber) as exc:
+    with pytest.raises(InvalidPhoneNumber) as exc:
         register(employee, location, phone_mobile=bad)
     assert exc.value.extra["field"] == "phone_mobile"
     assert not Patient.objects.exists()
@@ -110,6 +111,8 @@ def test_update_without_changes_writes_no_audit_row(employee, location):
     patient = register(employee, location)
     services.patient_update(actor=employee, patient=patient, first_name="Maria")
     assert not AuditEvent.objects.filter(action="patient.updated").exists()
+    services.patient_update(actor=employee, patient=patient, first_name="Mariana")
+    assert AuditEvent.objects.filter(action="patient.updated").count() == 1
 
 
 def test_update_cannot_touch_status(employee, location):

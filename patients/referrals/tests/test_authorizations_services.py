@@ -252,6 +252,9 @@ def test_inactive_or_far_off_authorizations_are_not_warned(location, staff):
     Authorization.objects.filter(pk=cancelled.pk).update(status=AuthorizationStatus.CANCELLED)
     assert services.authorizations_warn_expiring(today=TODAY) == 0
     assert not Notification.objects.exists()
+    _expiring(location, 14)  # an active one in the window is warned by the same run
+    assert services.authorizations_warn_expiring(today=TODAY) == 1
+    assert Notification.objects.exists()
 
 
 def test_the_daily_task_calls_the_job(location, staff):
