@@ -19,11 +19,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
-from clinic.forms.organization import form_apply_error
 from clinic.models import User
 from clinic.services.audit import audit_access, audit_record
 from clinic.tenancy import scope_queryset
-from clinic.web import actor, form_submit
+from clinic.web import actor, form_apply_error, form_submit
 from patients.clinical import services
 from patients.clinical.forms import (
     DiagnosisForm,

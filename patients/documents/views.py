@@ -19,10 +19,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
 from clinic.files import Kind, download_link
-from clinic.forms.organization import form_apply_error
 from clinic.models import User
 from clinic.services.audit import audit_access, audit_record
-from clinic.web import actor
+from clinic.web import actor, form_apply_error
 from patients.documents import services
 from patients.documents.forms import DocumentSearchForm, DocumentUploadForm, DocumentVersionForm
 from patients.documents.permissions import can_see_documents, can_use_documents

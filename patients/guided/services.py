@@ -50,7 +50,6 @@ from .steps import FIELDS, NAVIGABLE, SLOT_BY_NAME, is_asked
 
 if TYPE_CHECKING:
     from clinic.models import Location, User
-    from patients.models import Patient
 
 PAIRING_TTL = datetime.timedelta(minutes=10)
 IDLE_LIMIT = datetime.timedelta(minutes=30)

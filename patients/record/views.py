@@ -22,12 +22,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
-from clinic.forms.organization import form_apply_error
 from clinic.phones import phone_normalize
 from clinic.selectors import history_for
 from clinic.services.audit import audit_access, audit_record
 from clinic.tenancy import get_scoped
-from clinic.web import actor, form_submit
+from clinic.web import actor, form_apply_error, form_submit
 from patients.models import Patient, PatientNote, PatientStatusChange, Physician
 from patients.record import services
 from patients.record.forms import (
