@@ -35,7 +35,7 @@ class CommsConfig(AppConfig):
         )
         from comms.models import Channel
         from comms.sms.gateway import twilio_gateway_for
-        from patients.tabs import RecordTab, record_tab_register
+        from patients.record.tabs import RecordTab, record_tab_register
 
         stream_register(STREAM, snapshot=comms_snapshot, groups=comms_groups)
         record_tab_register(RecordTab("communications", "Communications", "comms:patient", 50))

@@ -13,8 +13,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from clinic.admin import OrgReadOnlyTenantAdmin, ReadOnlyTenantAdmin, TenantAdmin, TenantInline
-
-from .models import (
+from patients.models import (
     Authorization,
     AuthorizationWarning,
     Diagnosis,

@@ -8,15 +8,15 @@ import random
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from patients.clinical_services import insurance_policy_add, payer_add
+from patients.clinical.services import insurance_policy_add, payer_add
 from patients.models import PatientFlag, PatientStatus, PayerKind, PolicyRank, Sex
-from patients.referrals_services import referral_receive
-from patients.services import (
+from patients.record.services import (
     patient_assignment_add,
     patient_register,
     patient_status_change,
     physician_create,
 )
+from patients.referrals.services import referral_receive
 
 if TYPE_CHECKING:
     from clinic.models import Location, User

@@ -1,7 +1,14 @@
-"""Celery tasks of the patients app (``app.autodiscover_tasks`` imports this module)."""
+"""Celery tasks of the patients app: ``app.autodiscover_tasks`` imports this module, which
+imports each part's tasks so that the worker registers them."""
 
-from patients.documents_tasks import document_text_extract
+from patients.bulk.tasks import patients_csv_export, patients_csv_import
+from patients.documents.tasks import document_extractions_resume_task, document_text_extract
+from patients.referrals.tasks import authorizations_warn_expiring_task
 
-__all__ = ["document_text_extract"]
-from patients.csv_tasks import patients_csv_import  # noqa: F401
-from patients.referrals_tasks import authorizations_warn_expiring_task  # noqa: F401
+__all__ = [
+    "authorizations_warn_expiring_task",
+    "document_extractions_resume_task",
+    "document_text_extract",
+    "patients_csv_export",
+    "patients_csv_import",
+]

@@ -1,29 +1,14 @@
-"""Portal URLs of the patients app (namespace ``patients``)."""
+"""Portal URLs of the patients app (namespace ``patients``): one include per sub-domain, in the
+order the routes are matched."""
 
 from django.urls import include, path
-
-from . import views
 
 app_name = "patients"
 
 urlpatterns = [
-    path("", views.patient_list, name="list"),
-    path("new", views.patient_create, name="create"),
-    path("<uuid:public_id>/", views.patient_detail, name="detail"),
-    path("<uuid:public_id>/edit", views.patient_edit, name="edit"),
-    path("<uuid:public_id>/status", views.patient_status, name="status"),
-    path("<uuid:public_id>/notes", views.patient_note, name="note"),
-    path("physicians/", views.physician_list, name="physicians"),
-    path("physicians/lookup", views.physician_lookup, name="physician_lookup"),
-    path("locations/lookup", views.location_lookup, name="location_lookup"),
-    path("technicians/lookup", views.technician_lookup, name="technician_lookup"),
-    path("physicians/new", views.physician_create, name="physician_create"),
-    path("physicians/<uuid:public_id>/", views.physician_edit, name="physician_edit"),
-    path("", include("patients.documents_urls")),
+    path("", include("patients.record.urls")),
+    path("", include("patients.documents.urls")),
+    path("", include("patients.clinical.urls")),
+    path("", include("patients.referrals.urls")),
+    path("", include("patients.bulk.urls")),
 ]
-
-from .clinical_urls import urlpatterns as clinical_urlpatterns  # noqa: E402
-
-urlpatterns += clinical_urlpatterns
-urlpatterns += [path("", include("patients.referrals_urls"))]
-urlpatterns += [path("", include("patients.csv_urls"))]

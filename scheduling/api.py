@@ -25,7 +25,7 @@ from clinic.errors import ApplicationError, NotFound, PermissionDenied
 from clinic.models import User
 from clinic.realtime import stream_version
 from clinic.tenancy import get_scoped, scope_queryset
-from patients.permissions import full_access_location_ids
+from patients.record.permissions import full_access_location_ids
 
 from .models import ACTIVE_STATES, Appointment, AppointmentState, AppointmentType
 from .realtime import calendar_stream_key

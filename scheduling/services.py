@@ -25,7 +25,7 @@ from clinic.errors import ApplicationError, Conflict
 from clinic.services.audit import audit_record
 from clinic.services.events import event_record
 from patients.models import PatientStatus
-from patients.services import patient_assignment_add, patient_status_advance_from_event
+from patients.record.services import patient_assignment_add, patient_status_advance_from_event
 
 from .models import (
     ACTIVE_STATES,

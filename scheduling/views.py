@@ -27,8 +27,8 @@ from clinic.errors import ApplicationError
 from clinic.models import Location, Membership, Role, User
 from clinic.services.audit import audit_access
 from clinic.tenancy import get_scoped, scope_queryset
-from patients.permissions import access_level, can_see_section
-from patients.selectors import patient_get_visible
+from patients.record.permissions import access_level, can_see_section
+from patients.record.selectors import patient_get_visible
 
 from .models import ACTIVE_STATES, Appointment, AppointmentState, AppointmentType
 from .realtime import calendar_stream_name
@@ -549,7 +549,7 @@ def patient_appointments(request: HttpRequest, public_id: uuid.UUID) -> HttpResp
 def ui_register() -> None:
     """Nav entries, the patient record's Appointments tab and the comms timeline source."""
     from clinic.views.portal import NavItem, nav_register
-    from patients.tabs import RecordTab, record_tab_register
+    from patients.record.tabs import RecordTab, record_tab_register
 
     staff_roles = frozenset({Role.ADMIN, Role.EMPLOYEE, Role.CLINICIAN})
     nav_register(

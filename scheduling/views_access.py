@@ -9,7 +9,7 @@ Roles are held per location:
 - SUPPORT has none of it.
 
 Patient names on the calendar follow the patients app: shown where the user sees whole records
-(``patients.permissions.full_access_location_ids``), otherwise a short reference only.
+(``patients.record.permissions.full_access_location_ids``), otherwise a short reference only.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from clinic.errors import NotFound
 from clinic.models import Location, Role
 from clinic.tenancy import scope_queryset
-from patients.permissions import full_access_location_ids
+from patients.record.permissions import full_access_location_ids
 
 if TYPE_CHECKING:
     from clinic.models import User

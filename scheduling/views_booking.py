@@ -24,7 +24,7 @@ from clinic.errors import ApplicationError
 from clinic.models import Location, Membership, Role, User
 from clinic.tenancy import get_scoped
 from patients.models import Patient
-from patients.selectors import patients_filtered, patients_visible_to
+from patients.record.selectors import patients_filtered, patients_visible_to
 
 from .models import AppointmentType
 from .views import choices_set, organization_types

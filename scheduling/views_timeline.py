@@ -21,7 +21,7 @@ def appointments_timeline(
     *, user: User, patient: Any, since: datetime.datetime | None = None, kinds: Any = None
 ) -> list[Any]:
     from comms.messaging.timeline import TimelineEntry
-    from patients.permissions import FULL, access_level
+    from patients.record.permissions import FULL, access_level
 
     if kinds is not None and "appointment" not in kinds:
         return []

@@ -26,8 +26,8 @@ from clinic.models import Location, User
 from clinic.services.audit import audit_access
 from clinic.tenancy import get_scoped
 from patients.models import Patient
-from patients.permissions import full_access_location_ids
-from patients.selectors import patients_visible_to
+from patients.record.permissions import full_access_location_ids
+from patients.record.selectors import patients_visible_to
 
 from .models import AppointmentKind, AppointmentType, WaitlistEntry, WaitlistOffer
 from .views import choices_set, organization_types

@@ -95,11 +95,11 @@ def two_orgs(db):
 def _extra_rows_for_org_a(location):
     """Later apps add a row of each of their models for organization A here (via factories)."""
     from comms.tests.factories import comms_rows_for_tenant_walk
+    from patients.clinical.tests.factories import clinical_rows_for_tenant_walk
+    from patients.documents.tests.factories import document_rows_for_tenant_walk
     from patients.guided.tests.factories import guided_rows_for_tenant_walk
-    from patients.tests.clinical_factories import clinical_rows_for_tenant_walk
-    from patients.tests.documents_factories import document_rows_for_tenant_walk
+    from patients.referrals.tests.factories import referral_rows_for_tenant_walk
     from patients.tests.factories import patient_rows_for_tenant_walk
-    from patients.tests.referrals_factories import referral_rows_for_tenant_walk
     from scheduling.tests.factories import scheduling_rows_for_tenant_walk
 
     return [

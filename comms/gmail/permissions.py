@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from clinic.models import Role
 from clinic.permissions import can_manage_organization, is_verified_staff
-from patients.permissions import FULL, access_level, full_access_location_ids
+from patients.record.permissions import FULL, access_level, full_access_location_ids
 
 if TYPE_CHECKING:
     from clinic.models import User

@@ -22,7 +22,7 @@ from comms.gmail.permissions import can_email_patient, works_shared_inbox
 from comms.messaging.selectors import conversations_visible_to
 from comms.messaging.timeline import PER_SOURCE, REMINDER_PURPOSES, TimelineEntry
 from comms.models import Channel, Message
-from patients.permissions import full_access_location_ids
+from patients.record.permissions import full_access_location_ids
 
 if TYPE_CHECKING:
     from clinic.models import User

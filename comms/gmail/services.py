@@ -53,8 +53,8 @@ from comms.messaging.gateways import GatewayError, SendResult
 from comms.messaging.services import message_send
 from comms.messaging.stream import comms_publish
 from comms.models import Message as MessageModel
-from patients.documents_permissions import can_upload_documents
-from patients.documents_services import document_upload
+from patients.documents.permissions import can_upload_documents
+from patients.documents.services import document_upload
 
 if TYPE_CHECKING:
     from clinic.models import User

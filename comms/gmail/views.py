@@ -55,8 +55,8 @@ from comms.gmail.tasks import mailbox_sync_enqueue
 from comms.messaging.gateways import public_url
 from comms.messaging.rendering import patient_context, template_render
 from comms.models import Message, MessageTemplate
-from patients.documents_selectors import documents_visible_to
-from patients.selectors import patient_get_visible, patient_search, patients_visible_to
+from patients.documents.selectors import documents_visible_to
+from patients.record.selectors import patient_get_visible, patient_search, patients_visible_to
 
 logger = logging.getLogger(__name__)
 

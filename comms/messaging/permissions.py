@@ -1,7 +1,7 @@
 """Who may read and send which messages. Plain functions used by views, selectors and tests.
 
-A patient's conversation follows the record's access level (``patients.permissions``): the full
-record (ADMIN, EMPLOYEE / CLINICIAN at the home location) or the limited one (an assigned
+A patient's conversation follows the record's access level (``patients.record.permissions``):
+the full record (ADMIN, EMPLOYEE / CLINICIAN at the home location) or the limited one (an assigned
 FIELD_TECHNICIAN: DOMAIN.md lets technicians message their patients). The timeline's clinical
 entries (notes, status changes) need the full record. The unassigned inbox (numbers matching no
 patient, or several) is office work: ADMINs, and EMPLOYEEs for their locations.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from clinic.models import Role
-from patients.permissions import FULL, LIMITED, access_level
+from patients.record.permissions import FULL, LIMITED, access_level
 
 if TYPE_CHECKING:
     from clinic.models import User

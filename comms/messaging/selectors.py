@@ -10,7 +10,7 @@ from clinic.errors import NotFound
 from clinic.tenancy import scope_queryset
 from comms.messaging.permissions import can_use_unassigned, unassigned_location_ids
 from comms.models import Conversation, Message
-from patients.selectors import patients_visible_to
+from patients.record.selectors import patients_visible_to
 
 if TYPE_CHECKING:
     from clinic.models import User

@@ -43,7 +43,7 @@ from comms.messaging.selectors import (
 from comms.messaging.timeline import KIND_LABELS, timeline_for
 from comms.models import Channel, CommsSettings, Conversation, Message, MessageTemplate
 from patients.models import Patient
-from patients.selectors import patient_get_visible, patients_visible_to
+from patients.record.selectors import patient_get_visible, patients_visible_to
 
 comms_guard = staff_required(check=can_use_comms)
 admin_guard = staff_required(check=can_manage_comms)

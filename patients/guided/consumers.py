@@ -2,7 +2,7 @@
 
 ``StaffConsumer`` (``/ws/guided/<public_id>/``) sits behind the staff guard (origin, session,
 OTP); ``PatientConsumer`` (``/guided/device/ws/<public_id>/``) behind the device-token guard.
-Both send a SNAPSHOT first, hand every command to ``protocol.message_apply`` and forward the
+Both send a SNAPSHOT first, hand every command to ``services.message_apply`` and forward the
 applied events of their group. Nothing is decided here: the rules live in protocol.py and
 services.py.
 """
@@ -22,13 +22,15 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from clinic.errors import NotFound
 from clinic.realtime import SESSION_CHECK, user_group
 from clinic.socket_auth import REFUSED_CLOSE_CODE, session_still_valid
 
-from . import protocol
+from . import protocol, services
+from .models import DeviceToken, SessionStatus
 from .pointer import pointer_apply
 from .protocol import DEVICE_REVOKED, GUIDED_LAYER, PATIENT, STAFF, guided_event, session_group
-from .services import presence_update
+from .services import presence_update, session_for_staff
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +193,7 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json(fast.reply)
             return
         reply, outgoing = await _db(protocol.collecting)(
-            protocol.message_apply,
+            services.message_apply,
             session_id=self.session_id,
             role=self.role,
             message=content,
@@ -227,7 +229,7 @@ class _GuidedConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(data)
 
     async def send_error(self, client_id: Any, code: str, message: str) -> None:
-        version = await _db(protocol._version)(self.session_id)
+        version = await _db(protocol.session_version)(self.session_id)
         await self.send_json(
             {
                 "type": "ERROR",
@@ -309,9 +311,6 @@ def staff_socket_app() -> Any:
 
 
 def _staff_session_id(user: Any, public_id: Any) -> int | None:
-    from clinic.errors import NotFound
-
-    from .services import session_for_staff
 
     if user is None or not user.is_authenticated:
         return None
@@ -362,8 +361,6 @@ class PatientConsumer(_GuidedConsumer):
 
 
 def _device_live(device_id: int) -> bool:
-    from .models import DeviceToken, SessionStatus
-
     return DeviceToken.objects.filter(
         pk=device_id, revoked_at__isnull=True, session__status=SessionStatus.ACTIVE
     ).exists()

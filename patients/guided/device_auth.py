@@ -7,12 +7,23 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
+from django.shortcuts import redirect
+from django.urls import reverse
 
+from .services import device_from_token
 from .socket_auth import DEVICE_COOKIE, DEVICE_COOKIE_PATH
 
-__all__ = ["DEVICE_COOKIE", "DEVICE_COOKIE_PATH", "device_required"]
+__all__ = ["DEVICE_COOKIE", "DEVICE_COOKIE_PATH", "device_neutral", "device_required"]
+
+
+def device_neutral(request: HttpRequest) -> HttpResponse:
+    """Back to the pairing screen, with the device cookie and the browser's storage cleared."""
+    response = redirect(reverse("guided:pair") + "?ended=1")
+    response.delete_cookie(DEVICE_COOKIE, path=DEVICE_COOKIE_PATH)
+    response["Clear-Site-Data"] = '"cache", "storage"'
+    return response
 
 
 def device_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
@@ -21,9 +32,6 @@ def device_required(view: Callable[..., HttpResponseBase]) -> Callable[..., Http
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        from .services import device_from_token
-        from .views import device_neutral
-
         device = device_from_token(request.COOKIES.get(DEVICE_COOKIE))
         if device is None:
             if request.method == "GET" and not kwargs:

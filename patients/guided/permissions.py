@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from clinic.models import Role
-from patients.permissions import RECORD_ROLES, can_edit_patient
+from patients.record.permissions import RECORD_ROLES, can_edit_patient
 
 if TYPE_CHECKING:
     from clinic.models import Location, User

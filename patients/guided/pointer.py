@@ -9,7 +9,7 @@ disk as protocol.POINTER_ONLY says).
 
 When the statement changes nothing (the session ended, the step moved, the device was let go,
 the message was applied before, or anything unexpected), ``pointer_apply`` returns ``None`` and
-the consumer hands the message to ``protocol.message_apply``, which says why with the same
+the consumer hands the message to ``services.message_apply``, which says why with the same
 words as always. protocol.py stays the one description of the rules; the tests apply every
 pointer command both ways and compare rows and events.
 """
@@ -39,9 +39,9 @@ from .protocol import (
     Context,
     Outgoing,
     Refused,
-    _field_step,
     applied_messages,
     envelope_check,
+    field_step,
 )
 from .steps import NAVIGABLE
 
@@ -129,7 +129,7 @@ def _plan(kind: str, ctx: Context, message: dict[str, Any], device_id: int | Non
         )
     if kind == "HIGHLIGHT_FIELD":
         name = message.get("field")
-        step = _field_step(ctx, name)
+        step = field_step(ctx, name)
         if step is None:
             return None
         return _Plan(
@@ -139,7 +139,7 @@ def _plan(kind: str, ctx: Context, message: dict[str, Any], device_id: int | Non
         return _Plan(_CLEAR_HIGHLIGHT, {}, {}, {"highlight"})
     if kind == "FIELD_FOCUS" and device_id is not None:
         name = message.get("field")
-        step = None if name is None else _field_step(ctx, name)
+        step = None if name is None else field_step(ctx, name)
         if name is not None and step is None:
             return None
         return _Plan(
@@ -160,7 +160,7 @@ async def pointer_apply(
     device_id: int | None = None,
 ) -> Applied | None:
     """Apply a pointer command, or None when this path did not apply it
-    (``protocol.message_apply`` then decides)."""
+    (``services.message_apply`` then decides)."""
     if not isinstance(message, dict) or message.get("type") not in POINTER_ONLY:
         return None
     try:

@@ -1,14 +1,16 @@
 """The guided session protocol on the server: state as each side sees it, and the commands.
 
-``message_apply`` is the one entry point for a command from either device: it checks the
-envelope, the sender's role and the session state, applies the change under a row lock, bumps
-the version, records the client message id (so a resent message applies once) and sends the
+``envelope_check`` and ``command_apply`` are the rules for a command from either device
+(sockets reach them through ``services.message_apply``): they check the envelope, the sender's
+role and the session state, apply the change under a row lock, bump
+the version, record the client message id (so a resent message applies once) and send the
 applied event to both groups after commit. docs/guided-session-protocol.md is the reference.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -24,9 +26,29 @@ from django.utils import timezone
 
 from clinic.errors import ApplicationError
 from clinic.realtime import group_name
+from patients.models import Payer
 
-from .models import ConsentText, GuidedSession, SessionMessage, SessionStatus
-from .steps import MAX_VALUE, NAVIGABLE, Form, form_build, is_asked, mask, step_status
+from .consents import consent_sha256
+from .models import (
+    ConsentText,
+    DeviceToken,
+    GuidedSession,
+    GuidedUpload,
+    SessionMessage,
+    SessionStatus,
+    Signature,
+)
+from .signing import signature_seal
+from .steps import (
+    MAX_VALUE,
+    NAVIGABLE,
+    Form,
+    form_build,
+    is_asked,
+    mask,
+    missing_message,
+    step_status,
+)
 
 if TYPE_CHECKING:
     from clinic.models import User
@@ -78,8 +100,6 @@ class Context:
 
     @cached_property
     def payers(self) -> list[tuple[str, str]]:
-        from patients.models import Payer
-
         return [
             (str(pid), name)
             for pid, name in Payer.objects.filter(organization_id=self.organization_id)
@@ -102,7 +122,6 @@ class Context:
 @lru_cache(maxsize=2048)
 def _fixed_context(session_public_id: str) -> tuple[Form, tuple[dict[str, Any], ...]]:
     # Keyed by the session's random id: what it uses never changes once it started.
-    from .consents import consent_sha256
 
     session = GuidedSession.objects.select_related("form_definition").get(
         public_id=session_public_id
@@ -136,7 +155,7 @@ def context_for(session: GuidedSession) -> Context:
 # ---------------------------------------------------------------- state
 
 
-def _steps(session: GuidedSession, ctx: Context) -> dict[str, Any]:
+def steps_status(session: GuidedSession, ctx: Context) -> dict[str, Any]:
     values = session.values
     out = {}
     for step in NAVIGABLE:
@@ -210,7 +229,7 @@ def state_for(
         "status": lambda: session.status,
         "step": lambda: session.step,
         "steps_opened": lambda: list(session.steps_opened),
-        "steps": lambda: _steps(session, ctx),
+        "steps": lambda: steps_status(session, ctx),
         "values": lambda: _values(session, ctx, role),
         "uploads": lambda: _uploads(session, role),
         "consents": lambda: {
@@ -442,7 +461,7 @@ class Command:
 Result = tuple[dict[str, Any], set[str]]  # (echoed fields, changed state keys)
 
 
-def _field_step(ctx: Context, name: Any) -> str | None:
+def field_step(ctx: Context, name: Any) -> str | None:
     if not isinstance(name, str):
         return None
     spec = ctx.form.fields.get(name) or ctx.form.slots.get(name)
@@ -459,10 +478,10 @@ def _navigate(cmd: Command) -> Result:
         raise Refused("There is no such step.", code="invalid")
     if _signing(cmd.session):
         raise Refused("Withdraw the signature request before changing the step.")
-    return {"step": step}, _go_to(cmd.session, step)
+    return {"step": step}, step_go_to(cmd.session, step)
 
 
-def _go_to(session: GuidedSession, step: str) -> set[str]:
+def step_go_to(session: GuidedSession, step: str) -> set[str]:
     session.step = step
     if step not in session.steps_opened:
         session.steps_opened = [*session.steps_opened, step]
@@ -472,7 +491,7 @@ def _go_to(session: GuidedSession, step: str) -> set[str]:
 
 def _highlight(cmd: Command) -> Result:
     name = cmd.field("field")
-    if _field_step(cmd.ctx, name) != cmd.session.step:
+    if field_step(cmd.ctx, name) != cmd.session.step:
         raise Refused("That field is not on the current step.", code="invalid")
     cmd.session.highlight = name
     return {"field": name}, {"highlight"}
@@ -530,7 +549,7 @@ def _field_changed(cmd: Command) -> Result:
 def _field_focus(cmd: Command) -> Result:
     name = cmd.field("field")
     if name is not None:
-        step = _field_step(cmd.ctx, name)
+        step = field_step(cmd.ctx, name)
         if step is None:
             raise Refused("There is no such field.", code="invalid")
         if step not in cmd.session.steps_opened:
@@ -540,8 +559,6 @@ def _field_focus(cmd: Command) -> Result:
 
 
 def _document_uploaded(cmd: Command) -> Result:
-    from .models import GuidedUpload
-
     session, slot, upload_id = cmd.session, cmd.field("slot"), cmd.field("upload")
     spec = cmd.ctx.form.slots.get(slot) if isinstance(slot, str) else None
     if spec is None:
@@ -580,9 +597,6 @@ def _consent_acknowledged(cmd: Command) -> Result:
 
 
 def _signature_submitted(cmd: Command) -> Result:
-    from .models import Signature
-    from .signing import signature_seal
-
     session, key, signature_id = cmd.session, cmd.field("document"), cmd.field("signature")
     if not _signing(session) or session.signature.get("document") != key:
         raise Refused("No signature is being asked for this document.")
@@ -623,22 +637,20 @@ def _step_ready(cmd: Command) -> Result:
         raise Refused("That is not the current step.", code="invalid")
     if _signing(session):
         raise Refused("Finish the signature first.")
-    status = _steps(session, cmd.ctx)[step]
+    status = steps_status(session, cmd.ctx)[step]
     if not status["complete"]:
         raise Refused(
             "Some answers on this page need attention.",
             code="validation",
             step=step,
-            fields=_field_messages(cmd.ctx, status),
+            fields=field_messages(cmd.ctx, status),
         )
     if step not in session.steps_ready:
         session.steps_ready = [*session.steps_ready, step]
     return {"step": step}, {"steps"}
 
 
-def _field_messages(ctx: Context, status: dict[str, Any]) -> dict[str, str]:
-    from .steps import missing_message
-
+def field_messages(ctx: Context, status: dict[str, Any]) -> dict[str, str]:
     fields = dict(status["errors"])
     for name in status["missing"]:
         consent = ctx.consent(name)
@@ -650,8 +662,6 @@ def _field_messages(ctx: Context, status: dict[str, Any]) -> dict[str, str]:
 
 
 def _is_uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(value)
     except ValueError:
@@ -729,25 +739,20 @@ def envelope_check(message: Any, role: str) -> tuple[str, str]:
     return kind, client_id
 
 
-def message_apply(
+def command_apply(
     *,
     session_id: int,
     role: str,
+    kind: str,
+    client_id: str,
     message: dict[str, Any],
     actor: User | None = None,
     device_id: int | None = None,
 ) -> dict[str, Any]:
-    """Apply one command; the reply (ACK or ERROR) for the sender. Never raises ``Refused``."""
-    client_id = message.get("id") if isinstance(message, dict) else None
+    """Apply one command of ``RULES`` that ``envelope_check`` let through (as ``kind`` with
+    ``client_id``); the reply (ACK or ERROR) for the sender. Never raises ``Refused``. Sockets
+    hand messages to ``services.message_apply``, which also runs the two ending commands."""
     try:
-        kind, client_id = envelope_check(message, role)
-        if kind in ENDING:
-            from .services import guided_session_complete, guided_session_end
-
-            assert actor is not None
-            if kind == "END_SESSION":
-                return guided_session_end(actor=actor, session_id=session_id, client_id=client_id)
-            return guided_session_complete(actor=actor, session_id=session_id, client_id=client_id)
         with transaction.atomic():
             # One round trip locks the row and tells whether this message was applied before.
             session = (
@@ -787,7 +792,7 @@ def message_apply(
             )
             return {"type": "ACK", "id": client_id, "version": session.version, "duplicate": False}
     except ApplicationError as exc:
-        return error_reply(exc, client_id=client_id, version=_version(session_id))
+        return error_reply(exc, client_id=client_id, version=session_version(session_id))
 
 
 def applied_ack(
@@ -822,8 +827,6 @@ def commit_without_disk_wait() -> None:
 
 
 def _device_live(session: GuidedSession, device_id: int | None) -> bool:
-    from .models import DeviceToken
-
     return (
         device_id is not None
         and DeviceToken.objects.filter(
@@ -832,7 +835,7 @@ def _device_live(session: GuidedSession, device_id: int | None) -> bool:
     )
 
 
-def _version(session_id: int) -> int:
+def session_version(session_id: int) -> int:
     return int(
         GuidedSession.objects.filter(pk=session_id).values_list("version", flat=True).first() or 0
     )

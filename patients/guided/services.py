@@ -12,12 +12,18 @@ from django.core.cache import cache
 from django.core.files import File
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from clinic.crypto import lookup_hash
 from clinic.errors import ApplicationError, NotFound, PermissionDenied
 from clinic.files import Kind, file_store, file_validate
 from clinic.services.audit import audit_record
+from clinic.tenancy import get_scoped
+from patients.clinical.services import insurance_policy_add, insurance_policy_update
+from patients.documents.services import document_upload
+from patients.models import InsurancePolicy, Patient, Payer, PolicyRank
+from patients.record.services import patient_register, patient_update
 
 from . import protocol
 from .consents import consents_current, form_current
@@ -31,12 +37,19 @@ from .models import (
     Signature,
 )
 from .permissions import can_run_session, can_start_session
-from .protocol import DEVICE_REVOKED, SERVER, STAFF, Refused, context_for
-from .steps import NAVIGABLE, SLOT_BY_NAME, is_asked
+from .protocol import (
+    DEVICE_REVOKED,
+    SERVER,
+    STAFF,
+    Refused,
+    context_for,
+    field_messages,
+    steps_status,
+)
+from .steps import FIELDS, NAVIGABLE, SLOT_BY_NAME, is_asked
 
 if TYPE_CHECKING:
     from clinic.models import Location, User
-    from patients.models import Patient
 
 PAIRING_TTL = datetime.timedelta(minutes=10)
 IDLE_LIMIT = datetime.timedelta(minutes=30)
@@ -98,8 +111,6 @@ def guided_session_start(
 
 def _values_from_patient(patient: Patient) -> dict[str, str]:
     """An existing patient's record as the starting answers (the patient checks and corrects)."""
-    from .steps import FIELDS
-
     values: dict[str, str] = {}
     for spec in FIELDS:
         if spec.step in ("identity", "demographics") and hasattr(patient, spec.name):
@@ -477,8 +488,6 @@ def guided_sessions_expire(*, now: datetime.datetime | None = None) -> int:
 
 
 def models_q_idle(now: datetime.datetime) -> Any:
-    from django.db.models import Q
-
     return Q(last_activity_at__lte=now - IDLE_LIMIT) | Q(created_at__lte=now - MAX_AGE)
 
 
@@ -496,8 +505,6 @@ _POLICY_FIELDS = (
 
 
 def _step_of_field(name: str) -> str:
-    from .steps import FIELDS
-
     if name in SLOT_BY_NAME:
         return SLOT_BY_NAME[name].step
     for spec in FIELDS:
@@ -507,9 +514,7 @@ def _step_of_field(name: str) -> str:
 
 
 def _validate_all(session: GuidedSession, ctx: protocol.Context) -> None:
-    from .protocol import _field_messages, _steps
-
-    statuses = _steps(session, ctx)
+    statuses = steps_status(session, ctx)
     for step in NAVIGABLE:
         if step == "review":
             continue
@@ -518,7 +523,7 @@ def _validate_all(session: GuidedSession, ctx: protocol.Context) -> None:
                 "Some answers need fixing before the session can be completed.",
                 code="validation",
                 step=step,
-                fields=_field_messages(ctx, statuses[step]),
+                fields=field_messages(ctx, statuses[step]),
             )
 
 
@@ -527,12 +532,6 @@ def _date(value: str) -> datetime.date | None:
 
 
 def _write_record(actor: User, session: GuidedSession, ctx: protocol.Context) -> Patient:
-    from patients.clinical_services import insurance_policy_add, insurance_policy_update
-    from patients.documents_services import document_upload
-    from patients.models import InsurancePolicy, Patient, Payer, PolicyRank
-    from patients.services import patient_register, patient_update
-
-    from .steps import FIELDS
 
     values = session.values
     demo: dict[str, Any] = {}
@@ -666,7 +665,7 @@ def _send_to_fix(
     """Completion failed: move both devices to the step to fix (a server NAVIGATE) and tell
     both sides why; the staff's own reply is the ERROR."""
     step = refused.step or "review"
-    changed = protocol._go_to(session, step)
+    changed = protocol.step_go_to(session, step)
     protocol.publish(
         session,
         ctx,
@@ -687,19 +686,54 @@ def complete_from_page(*, actor: User, session_id: int) -> dict[str, Any]:
     try:
         return guided_session_complete(actor=actor, session_id=session_id)
     except ApplicationError as exc:
-        return protocol.error_reply(exc, client_id=None, version=protocol._version(session_id))
+        return protocol.error_reply(
+            exc, client_id=None, version=protocol.session_version(session_id)
+        )
 
 
 def end_from_page(*, actor: User, session_id: int) -> dict[str, Any]:
     try:
         return guided_session_end(actor=actor, session_id=session_id)
     except ApplicationError as exc:
-        return protocol.error_reply(exc, client_id=None, version=protocol._version(session_id))
+        return protocol.error_reply(
+            exc, client_id=None, version=protocol.session_version(session_id)
+        )
+
+
+def message_apply(
+    *,
+    session_id: int,
+    role: str,
+    message: dict[str, Any],
+    actor: User | None = None,
+    device_id: int | None = None,
+) -> dict[str, Any]:
+    """Apply one message of a socket; the reply (ACK or ERROR) for the sender. Never raises
+    ``Refused``. The rules are ``protocol``'s (``envelope_check``, then ``command_apply``); the
+    two ending commands run this module's end-of-session workflows."""
+    client_id = message.get("id") if isinstance(message, dict) else None
+    try:
+        kind, client_id = protocol.envelope_check(message, role)
+        if kind in protocol.ENDING:
+            assert actor is not None
+            if kind == "END_SESSION":
+                return guided_session_end(actor=actor, session_id=session_id, client_id=client_id)
+            return guided_session_complete(actor=actor, session_id=session_id, client_id=client_id)
+    except ApplicationError as exc:
+        version = protocol.session_version(session_id)
+        return protocol.error_reply(exc, client_id=client_id, version=version)
+    return protocol.command_apply(
+        session_id=session_id,
+        role=role,
+        kind=kind,
+        client_id=client_id,
+        message=message,
+        actor=actor,
+        device_id=device_id,
+    )
 
 
 def session_for_staff(user: User, public_id: Any) -> GuidedSession:
-    from clinic.tenancy import get_scoped
-
     session = get_scoped(
         GuidedSession.objects.select_related("location", "patient", "completed_patient"),
         user,

@@ -15,7 +15,11 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.http.cookie import parse_cookie
 
+from clinic.services.audit import audit_record
 from clinic.socket_auth import REFUSED_CLOSE_CODE, origin_allowed, socket_request_context
+
+from .consumers import PatientConsumer
+from .services import device_from_token
 
 DEVICE_COOKIE = "guided_device"
 DEVICE_COOKIE_PATH = "/guided/device/"
@@ -45,9 +49,6 @@ def device_cookie(scope: dict[str, Any]) -> str | None:
 
 @database_sync_to_async
 def _check_and_audit(scope: dict[str, Any]) -> Any:
-    from clinic.services.audit import audit_record
-
-    from .services import device_from_token
 
     with socket_request_context(scope):
         if not origin_allowed(scope):
@@ -75,6 +76,4 @@ class DeviceSocketGuard:
 
 
 def device_socket_app() -> Any:
-    from .consumers import PatientConsumer
-
     return DeviceSocketGuard(PatientConsumer.as_asgi())

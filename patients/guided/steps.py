@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from clinic.errors import ApplicationError
+from clinic.phones import phone_normalize
 from patients.models import ContactChannel, DocumentCategory, Sex, SubscriberRelationship
 
 STEPS: tuple[str, ...] = (
@@ -269,8 +270,6 @@ def is_asked(spec: FieldSpec | SlotSpec, values: dict[str, str]) -> bool:
 
 def value_error(spec: FieldSpec, value: str, *, payers: set[str] | None = None) -> str | None:
     """Why ``value`` cannot be accepted for ``spec`` (None when it can, or when it is empty)."""
-    from patients.services import phone_normalize
-
     value = value.strip()
     if not value:
         return None

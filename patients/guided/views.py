@@ -32,12 +32,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError, NotFound
+from clinic.files import Kind
 from clinic.middleware import client_ip
 from clinic.models import Location, User
 from clinic.services.audit import audit_access
 from clinic.tenancy import get_scoped, visible_locations
 from patients.models import Patient
-from patients.selectors import patient_get_visible
+from patients.record.selectors import patient_get_visible
 
 from . import services
 from .device_auth import DEVICE_COOKIE, DEVICE_COOKIE_PATH, device_required
@@ -219,8 +220,6 @@ def staff_upload(
 
 
 def _file(upload: GuidedUpload) -> FileResponse:
-    from clinic.files import Kind
-
     response = FileResponse(
         storages["default"].open(upload.storage_name, "rb"),
         content_type=Kind(upload.kind).content_type,
@@ -232,13 +231,6 @@ def _file(upload: GuidedUpload) -> FileResponse:
 
 
 # ---------------------------------------------------------------- patient tablet
-
-
-def _neutral(request: HttpRequest) -> HttpResponse:
-    response = redirect(reverse("guided:pair") + "?ended=1")
-    response.delete_cookie(DEVICE_COOKIE, path=DEVICE_COOKIE_PATH)
-    response["Clear-Site-Data"] = '"cache", "storage"'
-    return response
 
 
 @require_http_methods(["GET", "POST"])
@@ -370,7 +362,3 @@ def device_upload(request: HttpRequest, upload_id: uuid.UUID) -> HttpResponseBas
     if upload is None:
         raise Http404
     return _file(upload)
-
-
-def device_neutral(request: HttpRequest) -> HttpResponse:
-    return _neutral(request)

@@ -4,7 +4,7 @@
   list of one location read in page order, one page at a time; without it the planner walks
   the organization's name index and discards every other location's rows.
 - ``patient_org_surname_prefix`` (organization, lower(last_name) text_pattern_ops, last_name):
-  surname-prefix search (``patients.selectors``) finds the distinct surnames starting with
+  surname-prefix search (``patients.record.selectors``) finds the distinct surnames starting with
   what was typed by byte-wise ranges, whatever the database's collation, from the index alone.
 
 Built CONCURRENTLY (outside a transaction) so a table of millions of patients keeps taking

@@ -1,7 +1,7 @@
 """Insurance and medical history of a patient: payers, insurance policies, diagnoses,
 diagnostic sleep studies and the free-text allergies / medications.
 
-Re-exported by ``patients.models``. Writes go through ``patients.clinical_services``.
+Re-exported by ``patients.models``. Writes go through ``patients.clinical.services``.
 
 Member ids are encrypted at rest (``EncryptedTextField``); ``member_id_hash`` is the keyed
 lookup hash the service fills in the same write, and neither column is copied into the change

@@ -6,7 +6,7 @@ file is a new ``DocumentVersion`` and the old ones stay. Versions hold where the
 the text inside it with a full-text search vector filled by a Celery task.
 
 Re-exported by ``patients.models``.
-Writes go through ``patients.documents_services``.
+Writes go through ``patients.documents.services``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 
+from clinic.files import Kind
 from clinic.models import Organization
 from clinic.models.base import PublicIdModel
 
@@ -171,6 +172,4 @@ class DocumentVersion(PublicIdModel):
         return self.document.organization
 
     def download_filename(self) -> str:
-        from clinic.files import Kind
-
         return f"document-{self.public_id}.{Kind(self.kind).extension}"

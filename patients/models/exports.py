@@ -1,7 +1,7 @@
 """A CSV export of the patient list made in the background: who asked, with which filters,
 how far it got, and where the finished file is kept (downloaded through a signed link).
 
-Re-exported by ``patients.models``. Written by ``patients.csv_io``'s export services only.
+Re-exported by ``patients.models``. Written by ``patients.bulk.services``'s export services only.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The patient record itself and what hangs directly off it: status history, notes, referring
 physicians and field-technician assignments.
 
-Writes go through ``patients.services``; reads that scope go through ``patients.selectors``.
+Writes go through ``patients.record.services``; reads that scope go through
+``patients.record.selectors``.
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ class Patient(PublicIdModel):
             models.Index(
                 fields=["organization", "last_name", "first_name", "id"], name="patient_org_name"
             ),
-            # Whole-surname search in page order (patients.selectors.patient_search).
+            # Whole-surname search in page order (patients.record.selectors.patient_search).
             models.Index(
                 F("organization"),
                 Lower("last_name"),
@@ -195,7 +196,7 @@ class Patient(PublicIdModel):
             ),
             # Surname-prefix search: byte-wise ranges of lower(last_name), whatever the
             # database's collation, and the surnames themselves read from the index alone
-            # (patients.selectors._surnames_starting_with).
+            # (patients.record.selectors._surnames_starting_with).
             models.Index(
                 F("organization"),
                 OpClass(Lower("last_name"), name="text_pattern_ops"),

@@ -2,7 +2,7 @@
 authorizations (how many units of which codes a payer approved, and until when).
 
 Both are location-bound through the patient's home location. Writes go through
-``patients.referrals_services``; the status fields are moved only by its explicit actions.
+``patients.referrals.services``; the status fields are moved only by its explicit actions.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""The record tabs of a patient (patients.tabs), rendered by the record header."""
+"""The record tabs of a patient (patients.record.tabs), rendered by the record header."""
 
 from __future__ import annotations
 
 from django import template
 
-from patients.tabs import record_tabs
+from patients.record.tabs import record_tabs
 
 register = template.Library()
 

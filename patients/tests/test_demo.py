@@ -5,7 +5,7 @@ from django.core.management import call_command
 from clinic.models import AuditEvent, Role, User
 from patients.demo import PATIENTS_PER_LOCATION
 from patients.models import InsurancePolicy, Patient
-from patients.selectors import patients_visible_to
+from patients.record.selectors import patients_visible_to
 
 
 def test_seed_demo_loads_patients_each_role_sees_as_it_should(db):

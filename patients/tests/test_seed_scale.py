@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from clinic.crypto import lookup_hash
 from clinic.models import Location, Organization, Role
 from clinic.tests.factories import staff_user
-from patients.documents_selectors import documents_of_patient, documents_search
+from patients.documents.selectors import documents_of_patient, documents_search
 from patients.management.commands.seed_scale import (
     BULK_MODELS,
     DOCUMENT_TEXTS,
@@ -33,7 +33,7 @@ from patients.models import (
     normalize_name,
     npi_is_valid,
 )
-from patients.selectors import patient_search, patients_visible_to
+from patients.record.selectors import patient_search, patients_visible_to
 
 pytestmark = pytest.mark.django_db
 
@@ -184,7 +184,7 @@ def test_seeded_documents_show_on_the_record_and_their_text_is_searchable(seeded
 def test_rows_added_after_the_seed_take_fresh_ids(seeded):
     """The seed reserves ids from each table's sequence, so the application's next patient,
     document and version are numbered after the seeded ones."""
-    from patients.tests.documents_factories import document_rows_for_tenant_walk
+    from patients.documents.tests.factories import document_rows_for_tenant_walk
     from patients.tests.factories import PatientFactory
 
     seeded_max = {

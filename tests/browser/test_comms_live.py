@@ -18,7 +18,7 @@ from clinic.models import Notification, Role
 from comms.gmail.sync import mailbox_sync
 from comms.tests import gmail_support
 from comms.tests.gmail_support import connected_mailbox
-from patients.services import allowed_transitions, patient_status_change
+from patients.record.services import allowed_transitions, patient_status_change
 from patients.tests.factories import PatientFactory
 from tests.browser.conftest import browser, celery_queue, celery_worker, live_asgi  # noqa: F401
 from tests.browser.test_comms_sms import WAIT_MS, _context, _live

@@ -13,8 +13,8 @@ from django.urls import reverse
 
 from clinic.models import AuditEvent, Role
 from clinic.tests.conftest import wait_until
+from patients.documents.tests.factories import pdf_bytes
 from patients.models import DocumentVersion, ExtractionStatus, Patient
-from patients.tests.documents_factories import pdf_bytes
 from tests.browser.conftest import (  # noqa: F401
     browser,
     celery_queue,

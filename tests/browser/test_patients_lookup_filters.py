@@ -13,8 +13,8 @@ from django.urls import reverse
 
 from clinic.models import Role
 from clinic.tests.factories import LocationFactory, staff_user
-from patients import services
-from patients.forms import SELECT_MAX, location_label, technician_label
+from patients.record import services
+from patients.record.forms import SELECT_MAX, location_label, technician_label
 from patients.tests.factories import PatientFactory
 from tests.browser.conftest import browser, live_asgi  # noqa: F401
 from tests.browser.test_patients_done import _signed_in_page
@@ -98,7 +98,7 @@ def test_admin_picks_a_location_and_a_technician_on_desktop_and_phone(
 @pytest.fixture
 def small_broad_limit(monkeypatch):
     """A broad match cut at 3 patients, set before the test server (a forked process) starts."""
-    monkeypatch.setattr("patients.selectors.BROAD_MATCH_LIMIT", 3)
+    monkeypatch.setattr("patients.record.selectors.BROAD_MATCH_LIMIT", 3)
 
 
 def test_a_broad_search_cut_at_its_limit_says_so_in_the_browser(

@@ -15,8 +15,8 @@ from playwright.sync_api import expect
 
 from clinic.models import Role
 from clinic.tests.factories import staff_user
-from patients.forms import physician_label
 from patients.models import Patient
+from patients.record.forms import physician_label
 from patients.tests.factories import PatientFactory, PhysicianFactory
 from tests.browser.conftest import browser, live_asgi  # noqa: F401
 from tests.browser.test_patients_done import _signed_in_page

@@ -18,8 +18,8 @@ from clinic.tests.factories import staff_user
 from comms.models import Message
 from comms.tests import gmail_support
 from comms.tests.gmail_support import connected_mailbox, incoming
+from patients.documents.tests.factories import pdf_bytes
 from patients.models import Document
-from patients.tests.documents_factories import pdf_bytes
 from patients.tests.factories import PatientFactory
 from tests.browser.conftest import browser, live_asgi, signed_in_context  # noqa: F401
 

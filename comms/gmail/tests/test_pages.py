@@ -16,8 +16,8 @@ from comms.models import Message
 from comms.tests import gmail_support
 from comms.tests.factories import MessageFactory
 from comms.tests.gmail_support import connected_mailbox, incoming
-from patients.documents_services import document_upload
-from patients.tests.documents_factories import pdf_bytes, pdf_upload
+from patients.documents.services import document_upload
+from patients.documents.tests.factories import pdf_bytes, pdf_upload
 from patients.tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db

@@ -23,9 +23,9 @@ from comms.messaging.delivery import message_deliver
 from comms.models import Channel, ContactPreference, Message, MessageStatus
 from comms.tests import gmail_support
 from comms.tests.gmail_support import connected_mailbox, incoming
-from patients.documents_services import document_upload
+from patients.documents.services import document_upload
+from patients.documents.tests.factories import pdf_bytes, pdf_upload
 from patients.models import Document
-from patients.tests.documents_factories import pdf_bytes, pdf_upload
 from patients.tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db

@@ -19,7 +19,7 @@ from comms.models import (
 )
 from comms.sms.inbound import sms_receive
 from comms.tests.factories import SmsPatientFactory
-from patients.services import patient_note_add
+from patients.record.services import patient_note_add
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from comms.messaging.services import message_send
 from comms.messaging.timeline import _SOURCES, TimelineEntry, timeline_for, timeline_source_register
 from comms.tests.factories import SmsPatientFactory
 from patients.models import PatientAssignment
-from patients.services import patient_note_add
+from patients.record.services import patient_note_add
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +93,7 @@ def test_a_status_change_reaches_open_timelines_live(staff, patient, celery_work
 
     from clinic.models import RealtimeStream
     from comms.messaging.stream import comms_group, comms_stream_key
-    from patients.services import allowed_transitions, patient_status_change
+    from patients.record.services import allowed_transitions, patient_status_change
 
     layer = get_channel_layer()
     to = allowed_transitions(patient.status)[0]

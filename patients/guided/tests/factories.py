@@ -98,6 +98,6 @@ def guided_rows_for_tenant_walk(location: Any) -> GuidedSession:
 
 
 def payer_for(session: GuidedSession) -> Any:
-    from patients.tests.clinical_factories import PayerFactory
+    from patients.clinical.tests.factories import PayerFactory
 
     return PayerFactory(organization_id=session.organization_id, name="Blue Shield Test")

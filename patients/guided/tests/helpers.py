@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from patients.guided import protocol
+from patients.guided import services
 from patients.guided.models import DeviceToken, GuidedSession
 from patients.guided.services import signature_add, upload_add
 
@@ -20,13 +20,13 @@ def new_id() -> str:
 
 def staff_do(session: GuidedSession, staff: Any, kind: str, **fields: Any) -> dict[str, Any]:
     message = {"type": kind, "id": fields.pop("id", None) or new_id(), **fields}
-    return protocol.message_apply(session_id=session.pk, role="staff", message=message, actor=staff)
+    return services.message_apply(session_id=session.pk, role="staff", message=message, actor=staff)
 
 
 def patient_do(session: GuidedSession, kind: str, **fields: Any) -> dict[str, Any]:
     device = DeviceToken.objects.filter(session=session, revoked_at__isnull=True).first()
     message = {"type": kind, "id": fields.pop("id", None) or new_id(), **fields}
-    return protocol.message_apply(
+    return services.message_apply(
         session_id=session.pk,
         role="patient",
         message=message,

@@ -22,9 +22,9 @@ from django.urls import reverse
 
 from clinic.models import AuditEvent, Role
 from clinic.tests.conftest import wait_until
+from patients.clinical.tests.factories import PayerFactory
 from patients.guided.models import GuidedSession, SessionStatus
 from patients.models import Document, DocumentCategory, InsurancePolicy
-from patients.tests.clinical_factories import PayerFactory
 from tests.browser.conftest import (  # noqa: F401
     browser,
     celery_queue,

@@ -96,7 +96,7 @@ def test_completion_with_missing_answers_writes_nothing_and_sends_both_to_the_st
 
 def test_a_service_refusal_at_completion_rolls_everything_back():
     """A refusal after the patient was already updated: nothing at all is kept."""
-    from patients.tests.clinical_factories import InsurancePolicyFactory
+    from patients.clinical.tests.factories import InsurancePolicyFactory
 
     patient = PatientFactory(email="keep@example.com")
     for rank in ("PRIMARY", "SECONDARY", "TERTIARY"):

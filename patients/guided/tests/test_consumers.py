@@ -224,7 +224,13 @@ async def test_the_channel_layer_is_skipped_only_when_every_socket_is_here(paire
 
     listener = asyncio.create_task(listen())
     await highlight("sex", "hl-0000011")  # both sockets here: nothing published
-    await asyncio.sleep(1)
+    # A sentinel sent to the spy afterwards arrives after anything that highlight published.
+    await layer.send(spy, {"type": "test.sentinel"})
+    for _ in range(WAIT * 10):
+        if any(e.get("type") == "test.sentinel" for e in got):
+            break
+        await asyncio.sleep(0.1)
+    assert any(e.get("type") == "test.sentinel" for e in got)
     assert highlights() == []
     # A tablet socket in another process (listed in the row): the event goes out for it.
     await database_sync_to_async(presence_update)(

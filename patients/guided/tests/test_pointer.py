@@ -1,7 +1,7 @@
 """The pointer commands' one-statement path (patients/guided/pointer.py) against the rules.
 
 Two sessions are put in the same state; each command goes through ``pointer_apply`` on one
-and through ``protocol.message_apply`` (the rules) on the other. Where the rules apply it, the
+and through ``services.message_apply`` (the rules) on the other. Where the rules apply it, the
 fast path must give the same ACK, the same events and the same row; where they refuse it, the
 fast path must apply nothing and return None (the consumer then asks the rules).
 ``transaction=True``: the fast path has its own connection and sees only committed rows.
@@ -16,7 +16,7 @@ from asgiref.sync import async_to_sync
 from django.db import connection
 from django.utils import timezone
 
-from patients.guided import protocol
+from patients.guided import protocol, services
 from patients.guided.models import DeviceToken, GuidedSession, SessionMessage, SessionStatus
 from patients.guided.pointer import pointer_apply
 from patients.guided.services import models_q_idle
@@ -49,7 +49,7 @@ def _fast(session: GuidedSession, role: str, message: dict[str, Any]) -> Any:
 
 def _rules(session: GuidedSession, role: str, message: dict[str, Any]) -> Any:
     return protocol.collecting(
-        protocol.message_apply,
+        services.message_apply,
         session_id=session.pk,
         role=role,
         message=message,

@@ -1,4 +1,4 @@
-"""Every command against every role and state, through ``protocol.message_apply`` (the one
+"""Every command against every role and state, through ``services.message_apply`` (the one
 entry point both sockets use). Refused commands must leave the session exactly as it was:
 same version, same state, no ledger row."""
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from patients.guided import protocol
+from patients.guided import protocol, services
 from patients.guided.models import GuidedSession, SessionMessage, SessionStatus
 from patients.guided.services import guided_session_end, upload_add
 
@@ -109,7 +109,7 @@ def test_every_command_after_the_session_ended_is_refused(paired, role, kind):
     reply = (
         staff_do(session, staff, kind, **fields)
         if role == "staff"
-        else protocol.message_apply(
+        else services.message_apply(
             session_id=session.pk,
             role="patient",
             message={"type": kind, "id": new_id(), **fields},
@@ -135,7 +135,7 @@ def test_every_command_after_the_session_ended_is_refused(paired, role, kind):
 def test_malformed_messages_are_refused(paired, message):
     session, _raw, staff = paired
     before = fingerprint(session)
-    reply = protocol.message_apply(
+    reply = services.message_apply(
         session_id=session.pk, role="staff", message=message, actor=staff
     )
     assert_refused(session, reply, "bad_message")

@@ -1,0 +1,1 @@
+"""A patient's insurance (payers, policies, cards) and medical history (diagnoses, studies)."""

@@ -1,0 +1,1 @@
+"""Patient documents: uploads, versions, text extraction and search, downloads."""

@@ -1,0 +1,1 @@
+"""Referrals (the work queue and their status) and insurance authorizations (units, expiry)."""
