@@ -60,10 +60,12 @@ def equipment_rows_for_tenant_walk(location: Location) -> dict[str, Any]:
     an item and a device, a balance with a reorder point, ledger rows, a reservation, and
     serial units (one with a patient, one in repair) with their history."""
     admin = staff_user(role=Role.ADMIN, location=location, full_name="Quinn Alphastock")
-    item = ItemFactory.create(organization=location.organization, name="Alphamask")
-    device = DeviceFactory.create(organization=location.organization, name="Alphadevice")
+    item = ItemFactory.create(organization=location.organization, name=f"Alphamask {location.pk}")
+    device = DeviceFactory.create(
+        organization=location.organization, name=f"Alphadevice {location.pk}"
+    )
     stock_receive(actor=admin, location=location, item=item, quantity=5, lot="ALPHALOT1")
-    reorder_point_set(actor=admin, location=location, item=item, reorder_point=2)
+    reorder_point_set(actor=admin, location=location, item=item, reorder_point=5)
     reservation = stock_reserve(
         actor=admin, location=location, item=item, quantity=1, reference="ALPHA-T1"
     )
