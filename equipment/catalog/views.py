@@ -47,7 +47,7 @@ def item_list(request: HttpRequest) -> HttpResponse:
 @staff_required(check=can_manage_catalog)
 def item_new(request: HttpRequest) -> HttpResponse:
     user = actor(request)
-    form = ItemForm(request.POST or None)
+    form = ItemForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         response = form_submit(
             request,
@@ -84,7 +84,7 @@ def item_edit(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
             "is_active",
         )
     }
-    form = ItemEditForm(request.POST or None, initial=initial)
+    form = ItemEditForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST":
         response = form_submit(
             request,

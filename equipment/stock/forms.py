@@ -33,6 +33,14 @@ class PublicIdChoiceField(forms.ModelChoiceField):
         )
         super().__init__(queryset=queryset, **kwargs)
 
+    def to_python(self, value: Any) -> Any:
+        try:
+            return super().to_python(value)
+        except forms.ValidationError as exc:  # a malformed id reads like any unknown choice
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice"
+            ) from exc
+
 
 def _quantity(label: str = "Quantity") -> forms.IntegerField:
     return forms.IntegerField(

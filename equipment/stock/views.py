@@ -150,7 +150,9 @@ def _action(
     the service and goes back to the stock page, or shows the refusal on the form (400)."""
     user = actor(request)
     initial = {k: request.GET[k] for k in ("location", "item") if request.GET.get(k)}
-    form = form_class(request.POST or None, user=user, initial=initial)
+    form = form_class(
+        request.POST if request.method == "POST" else None, user=user, initial=initial
+    )
     if request.method == "POST":
         response = form_submit(
             request, form, call, success=success, redirect_to=reverse("equipment:stock")
