@@ -252,3 +252,35 @@ def test_ledger_page_lists_movements(signed_in, employee, location, item):
 def test_nav_has_an_equipment_entry_for_stock_roles(signed_in, make_staff, location, role, shown):
     page = signed_in(make_staff(role=role, location=location)).get("/").content
     assert (reverse("equipment:stock").encode() in page) is shown
+
+
+def test_office_forms_transfer_adjust_reserve_and_set_reorder_points(
+    signed_in, admin, location, item
+):
+    other = LocationFactory(organization=location.organization)
+    stock_receive(actor=admin, location=location, item=item, quantity=10)
+    client = signed_in(admin)
+    base = {"location": location.public_id, "item": item.public_id}
+    posts = [
+        ("transfer", {"to_location": other.public_id, "quantity": "3"}),
+        ("adjust", {"delta": "-1", "reason": "damaged"}),
+        ("reserve", {"quantity": "2", "reference": "T-9", "needed_on": "2027-01-05"}),
+        ("reorder_point", {"reorder_point": "4"}),
+    ]
+    for name, data in posts:
+        response = client.post(reverse(f"equipment:{name}"), {**base, **data})
+        assert response.status_code == 302, (name, response.content[:300])
+    balance = balance_of(location, item)
+    assert (balance.on_hand, balance.reserved, balance.reorder_point) == (6, 2, 4)
+    assert balance_of(other, item).on_hand == 3
+    same = client.post(
+        reverse("equipment:transfer"), {**base, "to_location": location.public_id, "quantity": "1"}
+    )
+    assert same.status_code == 400
+    assert b"different location" in same.content
+
+
+def test_prefilled_links_choose_location_and_item(signed_in, admin, location, item):
+    url = reverse("equipment:receive") + f"?location={location.public_id}&item={item.public_id}"
+    page = signed_in(admin).get(url).content.decode()
+    assert f'value="{item.public_id}" selected' in page
