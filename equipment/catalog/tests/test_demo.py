@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_demo_loads_common_cpap_items_with_stock_at_every_location(admin, location):
-    second = LocationFactory(organization=location.organization)
+    second = LocationFactory.create(organization=location.organization)
     demo_equipment_seed(admin=admin, locations=[location, second])
     items = Item.objects.filter(organization=location.organization)
     assert items.count() == len(CATALOG)
