@@ -17,6 +17,7 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("schedule/", include("scheduling.urls")),
     path("comms/", include("comms.urls")),
+    path("equipment/", include("equipment.urls")),
     path("guided/", include("patients.guided.urls")),
     path("", include("clinic.urls")),
 ]

@@ -1,6 +1,27 @@
+"""Equipment and resupply: the catalogue of items, stock per location with its movement ledger
+and serial units (``catalog``, ``stock``); patient equipment, delivery tickets and the resupply
+engine come next as sub-domains of their own."""
+
+from typing import Any
+
 from django.apps import AppConfig
 
 
 class EquipmentConfig(AppConfig):
     name = "equipment"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from clinic.views.portal import NavItem, nav_register
+        from equipment.stock import handlers  # noqa: F401  (registers the outbox reactions)
+        from equipment.stock.permissions import STOCK_ROLES
+
+        nav_register(
+            NavItem("equipment", "Equipment", "equipment:stock", roles=STOCK_ROLES, order=32)
+        )
+
+    def seed_demo(self, *, admin: Any, locations: list[Any], users: dict[str, Any]) -> None:
+        """Called by ``manage.py seed_demo`` inside its transaction."""
+        from equipment.demo import demo_equipment_seed  # import here: models load after apps
+
+        demo_equipment_seed(admin=admin, locations=locations)
