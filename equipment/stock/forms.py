@@ -12,7 +12,7 @@ from clinic.models import Location
 from equipment.catalog.models import Item
 from equipment.catalog.selectors import items_visible_to
 from patients.models import Patient
-from patients.selectors import patients_visible_to
+from patients.record.selectors import patients_visible_to
 
 from .models import AdjustReason
 from .selectors import stock_dispense_locations, stock_manage_locations, transfer_target_locations

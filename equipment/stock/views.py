@@ -25,7 +25,7 @@ from clinic.models import Location
 from clinic.services.audit import audit_access
 from clinic.tenancy import visible_locations
 from clinic.web import actor, form_submit
-from patients.selectors import patients_visible_to
+from patients.record.selectors import patients_visible_to
 
 from .forms import (
     AdjustForm,
