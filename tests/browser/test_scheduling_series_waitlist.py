@@ -16,8 +16,8 @@ import shutil
 import pytest
 
 from patients.tests.factories import PatientFactory
+from scheduling.booking.services import appointment_book, appointment_cancel
 from scheduling.models import Appointment, AppointmentState, RecurringSeries, WaitlistEntry
-from scheduling.services import appointment_book, appointment_cancel
 from scheduling.tests.factories import AppointmentFactory
 from tests.browser.conftest import browser, live_asgi  # noqa: F401
 from tests.browser.test_scheduling_calendar import (  # noqa: F401
