@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
@@ -246,140 +247,212 @@ def find_slots(
 @booking_page
 @require_http_methods(["GET", "POST"])
 def book(request: HttpRequest) -> HttpResponse:
-
-    user = actor(request)
-    locations = booking_locations(user)
-    types = list(organization_types(user))
-    if not types:
+    """The booking page: the forms, then (a POST that is not "find slots") one booking or one
+    series through its service; otherwise the page again with the free slots."""
+    page = BookingPage.start(request)
+    if page is None:
         return render(request, "scheduling/book.html", {"no_types": True})
-    params = request.POST if request.method == "POST" else request.GET
-    initial_location = params.get("location") or str(locations[0].public_id)
-    zone_location = _selected(locations, initial_location) or locations[0]
-    zone = location_zone(zone_location)
-    start_hint = parse_when(params.get("start"), zone)
-    today = timezone.now().astimezone(zone).date()
-    initial = {
-        "location": str(zone_location.public_id),
-        "type": str(types[0].public_id),
-        "date": (start_hint.date() if start_hint else today).isoformat(),
-    }
-    data = params.copy() if params else None
-    if data is not None:
-        for key, value in {**initial, "interval": "1", "ends": "count"}.items():
-            data.setdefault(key, value)
-    technicians = _technicians(locations)
-    form = BookingForm(
-        data, types=types, locations=locations, technicians=technicians, initial=initial
-    )
-    repeat_form = RepeatForm(data, initial={"interval": 1, "ends": "count"})
+    if page.form.is_bound and page.form.is_valid():
+        page.choose()
+        if request.method == "POST" and not page.params.get("find"):
+            done = page.submit()
+            if done is not None:
+                return done
+        page.slots_find()
+    elif not page.form.is_bound:
+        page.patient_preselect()
+    return page.render()
+
+
+@dataclass
+class BookingPage:
+    """What the booking page holds for one request: its forms, what they chose, and what the
+    page shows back (the slots, a series plan, a refusal with the nearest free times)."""
+
+    request: HttpRequest
+    user: User
+    params: Any
+    locations: list[Location]
+    types: list[AppointmentType]
+    technicians: list[User]
+    form: BookingForm
+    repeat_form: RepeatForm
     patient: Patient | None = None
+    appointment_type: AppointmentType | None = None
+    location: Location | None = None
     results: dict[str, Any] | None = None
-    error = ""
-    alternatives: list[Any] = []
+    error: str = ""
+    alternatives: list[Any] = field(default_factory=list)
     plan: dict[str, Any] | None = None
-    repeat_ok = not repeat_form.is_bound or repeat_form.is_valid()
-    if form.is_bound and form.is_valid():
-        cleaned = form.cleaned_data
-        appointment_type = _selected(types, cleaned["type"])
-        location = _selected(locations, cleaned["location"])
+
+    @classmethod
+    def start(cls, request: HttpRequest) -> BookingPage | None:
+        """The bound (or initial) forms; None when the organization has no appointment types."""
+        user = actor(request)
+        locations = booking_locations(user)
+        types = list(organization_types(user))
+        if not types:
+            return None
+        params = request.POST if request.method == "POST" else request.GET
+        initial_location = params.get("location") or str(locations[0].public_id)
+        zone_location = _selected(locations, initial_location) or locations[0]
+        zone = location_zone(zone_location)
+        start_hint = parse_when(params.get("start"), zone)
+        today = timezone.now().astimezone(zone).date()
+        initial = {
+            "location": str(zone_location.public_id),
+            "type": str(types[0].public_id),
+            "date": (start_hint.date() if start_hint else today).isoformat(),
+        }
+        data = params.copy() if params else None
+        if data is not None:
+            for key, value in {**initial, "interval": "1", "ends": "count"}.items():
+                data.setdefault(key, value)
+        technicians = _technicians(locations)
+        return cls(
+            request=request,
+            user=user,
+            params=params,
+            locations=locations,
+            types=types,
+            technicians=technicians,
+            form=BookingForm(
+                data, types=types, locations=locations, technicians=technicians, initial=initial
+            ),
+            repeat_form=RepeatForm(data, initial={"interval": 1, "ends": "count"}),
+        )
+
+    @property
+    def repeat_ok(self) -> bool:
+        return not self.repeat_form.is_bound or self.repeat_form.is_valid()
+
+    def choose(self) -> None:
+        """The type, location and patient the valid form names (the patient among those the
+        user may see)."""
+        cleaned = self.form.cleaned_data
+        self.appointment_type = _selected(self.types, cleaned["type"])
+        self.location = _selected(self.locations, cleaned["location"])
         if cleaned.get("patient"):
-            patient = patients_visible_to(user).filter(public_id=cleaned["patient"]).first()
-            if patient is None:
-                form.add_error("patient", "Pick a patient from the list.")
-        if request.method == "POST" and not params.get("find"):
-            parsed = _parse_slot(cleaned.get("slot", ""), location_zone(location))
-            if patient is None and not form.errors.get("patient"):
-                form.add_error("patient", "Find and pick the patient first.")
-            if parsed is None:
-                form.add_error("slot", "Pick one of the free times.")
-            rrule = repeat_form.cleaned_data.get("rrule", "") if repeat_ok else ""
-            if not form.errors and repeat_ok and rrule:
-                starts_at, technician_id = parsed  # type: ignore[misc]
-                technician = (
-                    get_scoped(User.objects.all(), user, public_id=technician_id)
-                    if technician_id
-                    else None
-                )
-                key = _plan_key(
-                    rrule, cleaned.get("slot"), patient.public_id,  # type: ignore[union-attr]
-                    appointment_type.public_id, location.public_id,
-                )  # fmt: skip
-                outcome = _series_book(
-                    request,
-                    confirm=params.get("confirm_series") == key,
-                    patient=patient,
-                    appointment_type=appointment_type,
-                    location=location,
-                    starts_at=starts_at,
-                    technician=technician,
-                    rrule=rrule,
-                    notes=cleaned.get("notes", ""),
-                )
-                if isinstance(outcome, HttpResponse):
-                    return outcome
-                plan = {**outcome, "key": key}
-                error = plan.get("error", "")
-            elif not form.errors and repeat_ok:
-                starts_at, technician_id = parsed  # type: ignore[misc]
-                technician = (
-                    get_scoped(User.objects.all(), user, public_id=technician_id)
-                    if technician_id
-                    else None
-                )
-                try:
-                    appointment = services.appointment_book(
-                        actor=user,
-                        patient=patient,
-                        type=appointment_type,
-                        location=location,
-                        starts_at=starts_at,
-                        technician=technician,
-                        notes=cleaned.get("notes", ""),
-                    )
-                except ApplicationError as exc:
-                    error = exc.message
-                    alternatives = _alternatives(exc.extra.get("suggestions") or [], location)
-                else:
-                    messages.success(request, "Booked. It is on every open calendar now.")
-                    local = appointment.starts_at.astimezone(location_zone(location))
-                    return redirect(
-                        reverse("scheduling:calendar")
-                        + f"?location={location.public_id}&view=day&date={local.date()}"
-                    )
-        if appointment_type is not None and location is not None:
-            results = find_slots(
-                user,
-                appointment_type=appointment_type,
-                location=location,
-                day=cleaned["date"],
-                technician=_selected(technicians, cleaned.get("technician")),
+            self.patient = (
+                patients_visible_to(self.user).filter(public_id=cleaned["patient"]).first()
             )
-    elif not form.is_bound:
-        patient_id = request.GET.get("patient")
-        if patient_id:
-            wanted = _uuid(patient_id)
-            if wanted is not None:
-                patient = patients_visible_to(user).filter(public_id=wanted).first()
-    status = 400 if request.method == "POST" and (form.errors or error or not repeat_ok) else 200
-    if params.get("find") and not error:
-        status = 200
-    if plan is not None and not plan.get("error"):
-        status = 200  # a series preview: nothing is wrong yet
-    return render(
-        request,
-        "scheduling/book.html",
-        {
-            "form": form,
-            "repeat_form": repeat_form,
-            "plan": plan,
-            "patient": patient,
-            "results": results,
-            "error": error,
-            "alternatives": alternatives,
-            "chosen_slot": form.data.get("slot", "") if form.is_bound else "",
-        },
-        status=status,
-    )
+            if self.patient is None:
+                self.form.add_error("patient", "Pick a patient from the list.")
+
+    def submit(self) -> HttpResponse | None:
+        """Book the chosen slot (or preview / create the series): the redirect once booked,
+        else None with the reason on the page."""
+        form, cleaned = self.form, self.form.cleaned_data
+        location = self.location
+        assert location is not None
+        parsed = _parse_slot(cleaned.get("slot", ""), location_zone(location))
+        if self.patient is None and not form.errors.get("patient"):
+            form.add_error("patient", "Find and pick the patient first.")
+        if parsed is None:
+            form.add_error("slot", "Pick one of the free times.")
+        if form.errors or not self.repeat_ok or parsed is None:
+            return None
+        starts_at, technician_id = parsed
+        technician = (
+            get_scoped(User.objects.all(), self.user, public_id=technician_id)
+            if technician_id
+            else None
+        )
+        rrule = self.repeat_form.cleaned_data.get("rrule", "")
+        if rrule:
+            return self._series(starts_at=starts_at, technician=technician, rrule=rrule)
+        try:
+            appointment = services.appointment_book(
+                actor=self.user,
+                patient=self.patient,
+                type=self.appointment_type,  # type: ignore[arg-type]
+                location=location,
+                starts_at=starts_at,
+                technician=technician,
+                notes=cleaned.get("notes", ""),
+            )
+        except ApplicationError as exc:
+            self.error = exc.message
+            self.alternatives = _alternatives(exc.extra.get("suggestions") or [], location)
+            return None
+        messages.success(self.request, "Booked. It is on every open calendar now.")
+        local = appointment.starts_at.astimezone(location_zone(location))
+        return redirect(
+            reverse("scheduling:calendar")
+            + f"?location={location.public_id}&view=day&date={local.date()}"
+        )
+
+    def _series(
+        self, *, starts_at: datetime.datetime, technician: User | None, rrule: str
+    ) -> HttpResponse | None:
+        cleaned = self.form.cleaned_data
+        assert self.patient is not None and self.appointment_type is not None
+        assert self.location is not None
+        key = _plan_key(
+            rrule, cleaned.get("slot"), self.patient.public_id,
+            self.appointment_type.public_id, self.location.public_id,
+        )  # fmt: skip
+        outcome = _series_book(
+            self.request,
+            confirm=self.params.get("confirm_series") == key,
+            patient=self.patient,
+            appointment_type=self.appointment_type,
+            location=self.location,
+            starts_at=starts_at,
+            technician=technician,
+            rrule=rrule,
+            notes=cleaned.get("notes", ""),
+        )
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        self.plan = {**outcome, "key": key}
+        self.error = self.plan.get("error", "")
+        return None
+
+    def slots_find(self) -> None:
+        if self.appointment_type is None or self.location is None:
+            return
+        cleaned = self.form.cleaned_data
+        self.results = find_slots(
+            self.user,
+            appointment_type=self.appointment_type,
+            location=self.location,
+            day=cleaned["date"],
+            technician=_selected(self.technicians, cleaned.get("technician")),
+        )
+
+    def patient_preselect(self) -> None:
+        """``?patient=`` from a patient's record: that patient, when the user may see them."""
+        wanted = _uuid(self.request.GET.get("patient"))
+        if wanted is not None:
+            self.patient = patients_visible_to(self.user).filter(public_id=wanted).first()
+
+    def render(self) -> HttpResponse:
+        form, request = self.form, self.request
+        status = (
+            400
+            if request.method == "POST" and (form.errors or self.error or not self.repeat_ok)
+            else 200
+        )
+        if self.params.get("find") and not self.error:
+            status = 200
+        if self.plan is not None and not self.plan.get("error"):
+            status = 200  # a series preview: nothing is wrong yet
+        return render(
+            request,
+            "scheduling/book.html",
+            {
+                "form": form,
+                "repeat_form": self.repeat_form,
+                "plan": self.plan,
+                "patient": self.patient,
+                "results": self.results,
+                "error": self.error,
+                "alternatives": self.alternatives,
+                "chosen_slot": form.data.get("slot", "") if form.is_bound else "",
+            },
+            status=status,
+        )
 
 
 def _series_book(

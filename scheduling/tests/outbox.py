@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+
+from django.db import connections
+
 from clinic.models import OutboxEvent
 from clinic.services.events import event_dispatch
 
@@ -21,3 +25,23 @@ def events_dispatch() -> int:
         for event_id in ids:
             if event_dispatch(event_id=event_id):
                 done += 1
+
+
+def events_dispatch_apart() -> int:
+    """``events_dispatch`` on a thread of its own, for a caller that runs an event loop
+    (Playwright's sync API): the broadcasts go through ``async_to_sync``, which refuses to run
+    on such a thread. Needs committed data (a transactional test)."""
+    done: list[int] = []
+
+    def run() -> None:
+        try:
+            done.append(events_dispatch())
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join()
+    if not done:
+        raise AssertionError("dispatching the outbox failed (see the thread's traceback)")
+    return done[0]

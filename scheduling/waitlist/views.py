@@ -25,7 +25,7 @@ from clinic.errors import ApplicationError
 from clinic.models import Location, User
 from clinic.services.audit import audit_access
 from clinic.tenancy import get_scoped
-from clinic.web import actor
+from clinic.web import actor, form_submit
 from patients.models import Patient
 from patients.permissions import full_access_location_ids
 from patients.selectors import patients_visible_to
@@ -193,23 +193,25 @@ def waitlist(request: HttpRequest) -> HttpResponse:
                 form.add_error("patient", "Pick a patient from the list.")
             appointment_type = next((t for t in types if str(t.public_id) == data["type"]), None)
             if patient is not None and appointment_type is not None:
-                try:
-                    waitlist_add(
+                waiting, wanted_type = patient, appointment_type
+                added = form_submit(
+                    request,
+                    form,
+                    lambda data: waitlist_add(
                         actor=user,
-                        patient=patient,
-                        type=appointment_type,
+                        patient=waiting,
+                        type=wanted_type,
                         location=location,
                         earliest_date=data["earliest_date"],
                         latest_date=data["latest_date"],
                         earliest_time=data.get("earliest_time"),
                         latest_time=data.get("latest_time"),
-                    )
-                except ApplicationError as exc:
-                    field = (exc.extra or {}).get("field")
-                    form.add_error(field if field in form.fields else None, exc.message)
-                else:
-                    messages.success(request, "Added to the waitlist.")
-                    return redirect(_page_url(location))
+                    ),
+                    success="Added to the waitlist.",
+                    redirect_to=_page_url(location),
+                )
+                if added is not None:
+                    return added
         else:
             wanted = _uuid(request.POST.get("patient"))
             if wanted is not None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import datetime
 import threading
-import time
 
 import pytest
 from django.db import IntegrityError, connection, connections, transaction
 
 from clinic.models import Role
+from clinic.tests.conftest import wait_until
 from clinic.tests.factories import staff_user
 from patients.tests.factories import PatientFactory
 from scheduling.booking.services import BookingConflict, appointment_book
@@ -87,6 +87,19 @@ def test_fifty_concurrent_bookings_one_wins_the_rest_get_the_reason(location, se
         assert cur.fetchone()[0] == 0
 
 
+WAITING_ON_ME = """
+    SELECT count(*) FROM pg_stat_activity
+    WHERE wait_event_type = 'Lock' AND pg_backend_pid() = ANY(pg_blocking_pids(pid))
+"""
+
+
+def _someone_waits_on_me() -> bool:
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_stat_clear_snapshot()")  # the view is read fresh each time
+        cur.execute(WAITING_ON_ME)
+        return cur.fetchone()[0] > 0
+
+
 @pytest.mark.django_db(transaction=True)
 def test_when_the_check_cannot_see_the_other_booking_the_constraint_refuses_it_with_the_same_words(
     location, setup_type, tech, at
@@ -108,7 +121,9 @@ def test_when_the_check_cannot_see_the_other_booking_the_constraint_refuses_it_w
                     technician=tech,
                 )
                 written.set()
-                time.sleep(1.0)  # our booking below is now waiting on the constraint
+                # Commit only once our booking below is waiting on the constraint (a backend
+                # blocked by this one), so the check cannot have seen this row.
+                wait_until(_someone_waits_on_me)
         finally:
             connections.close_all()
 
