@@ -908,8 +908,8 @@ def appointment_cancel(
     reason: str,
     expected_version: int | None = None,
 ) -> Appointment:
-    """Cancel with a reason; pending reminders are withdrawn and the freed time is offered to
-    the waitlist."""
+    """Cancel with a reason. ``appointment.cancelled`` carries the freed time: its handlers
+    withdraw the pending reminders and offer the time to the waitlist."""
     return _transition(
         actor=actor,
         appointment=appointment,

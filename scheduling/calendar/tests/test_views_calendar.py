@@ -152,6 +152,12 @@ def test_a_clinician_cannot_act_on_an_appointment(signed_in, make_staff, locatio
     appointment.refresh_from_db()
     assert appointment.state == AppointmentState.BOOKED
     assert not OutboxEvent.objects.filter(name__startswith="appointment.").exists()
+    # The positive control: the same request from an employee there checks the visit in.
+    clerk = make_staff(role=Role.EMPLOYEE, location=location)
+    checked_in = signed_in(clerk).post(url("appointment_action", appointment, action="check-in"))
+    assert checked_in.status_code == 302
+    appointment.refresh_from_db()
+    assert appointment.state == AppointmentState.CHECKED_IN
 
 
 def test_unknown_action_is_404(signed_in, clerk, appointment):

@@ -112,6 +112,10 @@ def test_a_technician_cannot_act_on_someone_elses_visit(signed_in, location, tec
     theirs.refresh_from_db()
     assert theirs.state == AppointmentState.BOOKED
     assert not OutboxEvent.objects.filter(name="appointment.state_changed").exists()
+    # The positive control: the visit's own technician can.
+    assert signed_in(colleague).post(url).status_code == 302
+    theirs.refresh_from_db()
+    assert theirs.state == AppointmentState.CHECKED_IN
 
 
 @pytest.mark.parametrize("role", [Role.EMPLOYEE, Role.SUPPORT])

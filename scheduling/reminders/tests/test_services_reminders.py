@@ -212,6 +212,17 @@ def test_other_replies_confirm_nothing(booked, patient):
     event_dispatch(event_id=event.pk)
     booked.refresh_from_db()
     assert booked.confirmed_at is None
+    # The positive control: the same path with a C confirms.
+    inbound.body = "C"
+    inbound.save(update_fields=["body"])
+    again = event_record(
+        name="comms.sms_received",
+        organization=patient.organization,
+        payload={"message": str(inbound.public_id)},
+    )
+    event_dispatch(event_id=again.pk)
+    booked.refresh_from_db()
+    assert booked.confirmed_at is not None
 
 
 def test_a_burst_goes_out_in_batches_until_nothing_is_due(
