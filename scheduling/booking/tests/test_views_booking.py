@@ -133,7 +133,11 @@ def test_another_organizations_patient_cannot_be_booked(signed_in, clerk, locati
         BOOK, form(location, scene, slot=slot, patient=str(stranger.public_id))
     )
     assert response.status_code == 400
+    assert "Pick a patient from the list." in response.content.decode()
     assert not Appointment.objects.exists()
+    # The positive control: the same form with the organization's own patient books.
+    assert signed_in(clerk).post(BOOK, form(location, scene, slot=slot)).status_code == 302
+    assert Appointment.objects.get().patient == scene["patient"]
 
 
 @pytest.mark.parametrize("role", [Role.CLINICIAN, Role.FIELD_TECHNICIAN, Role.SUPPORT])
@@ -142,3 +146,7 @@ def test_roles_that_do_not_book_get_404(signed_in, make_staff, location, scene, 
     slot = f"{scene['monday'].isoformat()}T10:00|{scene['terry'].public_id}"
     assert signed_in(user).post(BOOK, form(location, scene, slot=slot)).status_code == 404
     assert not Appointment.objects.exists()
+    # The positive control: an employee there books with the same form.
+    clerk = make_staff(role=Role.EMPLOYEE, location=location)
+    assert signed_in(clerk).post(BOOK, form(location, scene, slot=slot)).status_code == 302
+    assert Appointment.objects.count() == 1
