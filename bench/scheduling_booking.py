@@ -126,7 +126,7 @@ class Scene:
 
 
 def _booking(scene: Scene) -> tuple[float, float, int]:
-    from scheduling.services import appointment_book
+    from scheduling.booking.services import appointment_book
 
     follow_up = scene.types["FOLLOW_UP"]
     first = datetime.date.today() + datetime.timedelta(days=2)
@@ -217,7 +217,7 @@ def _insert_cost(scene: Scene, offset: int) -> dict[str, tuple[float, float]]:
 
 
 def _slot_finder(scene: Scene) -> tuple[float, float, int, int]:
-    from scheduling.services_availability import slots_find
+    from scheduling.availability.services import slots_find
 
     setup = scene.types["EQUIPMENT_SETUP"]
     monday = datetime.date.today() + datetime.timedelta(days=14 - datetime.date.today().weekday())
@@ -242,7 +242,11 @@ def _race() -> tuple[float, float, int, int, str]:
     from clinic.models import Role
     from clinic.tests.factories import LocationFactory, staff_user
     from patients.tests.factories import PatientFactory
-    from scheduling.services import BookingConflict, appointment_book, appointment_types_ensure
+    from scheduling.booking.services import (
+        BookingConflict,
+        appointment_book,
+        appointment_types_ensure,
+    )
     from scheduling.tests.factories import technician
 
     slug = f"bench-race-{uuid.uuid4().hex[:8]}"

@@ -228,7 +228,7 @@ async def _arrival(socket: Any, appointment: str) -> float:
 async def _live(port: int, scene: Any) -> tuple[list[float], list[float]]:
     from asgiref.sync import sync_to_async
 
-    from scheduling.realtime import calendar_stream_name
+    from scheduling.calendar.realtime import calendar_stream_name
 
     url = f"ws://127.0.0.1:{port}/ws/portal/"
     headers = {"Origin": f"http://127.0.0.1:{port}", "Cookie": scene["cookie"]}
@@ -243,7 +243,7 @@ async def _live(port: int, scene: Any) -> tuple[list[float], list[float]]:
         def book(patient: Any = patient, technician: Any = technician, start: Any = start) -> Any:
             from django.db import connections
 
-            from scheduling.services import appointment_book
+            from scheduling.booking.services import appointment_book
 
             appointment = appointment_book(
                 actor=scene["user"],

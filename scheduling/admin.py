@@ -14,8 +14,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from clinic.admin import OrgReadOnlyTenantAdmin, ReadOnlyTenantAdmin, TenantAdmin, TenantInline
-
-from .models import (
+from scheduling.models import (
     Appointment,
     AppointmentType,
     AvailabilityException,

@@ -17,18 +17,17 @@ from clinic.errors import ApplicationError
 from clinic.models import Role
 from clinic.services.users import user_create
 from patients.models import Patient
-
-from .models import AppointmentKind, AppointmentType, Room, Skill
-from .services import appointment_book, appointment_types_ensure
-from .services_availability import (
+from scheduling.availability.services import (
     availability_exceptions_set,
     local_dt,
     technician_profile_set,
     working_hours_set,
     zone_of,
 )
-from .services_series import series_create
-from .services_waitlist import waitlist_add
+from scheduling.booking.services import appointment_book, appointment_types_ensure
+from scheduling.models import AppointmentKind, AppointmentType, Room, Skill
+from scheduling.series.services import series_create
+from scheduling.waitlist.services import waitlist_add
 
 if TYPE_CHECKING:
     from clinic.models import Location, User

@@ -4,7 +4,7 @@ appointments (with recurring series), the waitlist and reminders.
 No technician, room or patient is ever in two active appointments at once: PostgreSQL refuses
 it with exclusion constraints over half-open ``[starts_at, ends_at)`` ranges, so back-to-back
 visits touch without overlapping. The services check first and explain; the constraints catch
-the race. Writes go through ``scheduling.services``.
+the race. Writes go through ``scheduling.booking.services``.
 """
 
 from __future__ import annotations

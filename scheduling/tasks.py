@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from scheduling.reminders.services import reminders_send_due
+from scheduling.series.services import series_extend_due
+from scheduling.waitlist.services import waitlist_offers_expire
+
 
 @shared_task(name="scheduling.reminders_send_due")
 def reminders_send_due_task() -> dict[str, int]:
     """Every minute: send the reminders that are due (each at most once)."""
-    from scheduling.services_reminders import reminders_send_due
 
     return reminders_send_due()
 
@@ -17,7 +20,6 @@ def reminders_send_due_task() -> dict[str, int]:
 @shared_task(name="scheduling.waitlist_offers_expire")
 def waitlist_offers_expire_task() -> int:
     """Every minute: expire overdue waitlist offers and offer their slots to the next in line."""
-    from scheduling.services_waitlist import waitlist_offers_expire
 
     return waitlist_offers_expire()
 
@@ -25,6 +27,5 @@ def waitlist_offers_expire_task() -> int:
 @shared_task(name="scheduling.series_extend_due")
 def series_extend_due_task() -> int:
     """Daily: book recurring occurrences that have come inside the horizon."""
-    from scheduling.services_series import series_extend_due
 
     return series_extend_due()

@@ -12,6 +12,7 @@ from django.utils import timezone
 from clinic.models import Location, Role, User
 from clinic.tests.factories import LocationFactory, staff_user
 from patients.tests.factories import PatientFactory
+from scheduling.booking.services import DEFAULT_TYPES, default_type_fields
 from scheduling.models import (
     Appointment,
     AppointmentKind,
@@ -24,7 +25,6 @@ from scheduling.models import (
     WaitlistEntry,
     WorkingHours,
 )
-from scheduling.services import DEFAULT_TYPES, default_type_fields
 
 
 class AppointmentTypeFactory(factory.django.DjangoModelFactory[AppointmentType]):

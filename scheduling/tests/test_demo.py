@@ -13,10 +13,12 @@ from scheduling.models import (
     TechnicianProfile,
     WaitlistEntry,
 )
+from scheduling.tests.outbox import events_dispatch
 
 
 def test_seed_demo_books_a_week_for_every_location_without_overlaps(db):
     call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    events_dispatch()  # what the worker does with the events the seed recorded
     technician = User.objects.get(
         email__endswith="@brightwater.example", memberships__role=Role.FIELD_TECHNICIAN
     )
@@ -30,4 +32,5 @@ def test_seed_demo_books_a_week_for_every_location_without_overlaps(db):
     assert WaitlistEntry.objects.count() == 4
     # Every booking went through the service: each has its audit row and its reminders.
     later = booked.filter(patient__isnull=False, starts_at__gt=timezone.now() + timedelta(days=1))
+    assert later.exists()
     assert all(a.reminders.count() == 2 for a in later[:20])

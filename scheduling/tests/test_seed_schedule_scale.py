@@ -8,8 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from scheduling.booking.tests.test_booking_race import OVERLAP_SQL
 from scheduling.models import Appointment, TechnicianProfile
-from scheduling.tests.test_booking_race import OVERLAP_SQL
 
 pytestmark = pytest.mark.django_db
 

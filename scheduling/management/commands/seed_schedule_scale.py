@@ -43,6 +43,7 @@ from django.utils import timezone
 from clinic.models import Location, Membership, Organization, Role, User
 from patients.management.commands.seed_scale import seed
 from patients.models import Patient
+from scheduling.booking.services import appointment_types_ensure
 from scheduling.models import (
     Appointment,
     AppointmentKind,
@@ -52,7 +53,6 @@ from scheduling.models import (
     TechnicianProfile,
     WorkingHours,
 )
-from scheduling.services import appointment_types_ensure
 
 GRID = [(8, 0), (9, 30), (11, 0), (13, 0), (14, 30), (16, 0)]
 KINDS = [
