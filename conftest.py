@@ -13,6 +13,9 @@ from clinic.middleware import SESSION_AUTH_AT, SESSION_LAST_SEEN
 from clinic.models import Role
 from clinic.tests.factories import LocationFactory, staff_user, totp_device
 
+# Chromium and the live ASGI server for every app's browser tests (started once per process).
+pytest_plugins = ["tests.browser.fixtures"]
+
 
 def _fresh_asgiref_executor() -> None:
     # A forked test server (daphne in the browser tests) inherits asgiref's one-thread executor

@@ -313,7 +313,7 @@ def _live_run(database: str) -> None:
     from daphne.testing import DaphneProcess
 
     from clinic.tests.conftest import running_celery_worker
-    from tests.browser.conftest import _use_database
+    from tests.browser.fixtures import _use_database
 
     process = DaphneProcess(
         "127.0.0.1",

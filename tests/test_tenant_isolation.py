@@ -29,6 +29,7 @@ from clinic.models import AuditEvent, Notification, OutboxEvent, Role
 from clinic.services.audit import audit_record
 from clinic.tests.factories import LocationFactory, MembershipFactory, staff_user
 from conftest import sign_in
+from patients.guided.socket_auth import DEVICE_COOKIE, DEVICE_SOCKET_PREFIX, device_socket_path
 
 PROJECT_APPS = {
     "clinic",
@@ -74,6 +75,10 @@ def _project_models() -> list[type[models.Model]]:
 @pytest.fixture
 def two_orgs(db):
     """Organization A with a row of every kind; an ADMIN of organization B to attack with."""
+    return _build_two_orgs()
+
+
+def _build_two_orgs():
     loc_a = LocationFactory(name="Alpha Sleep Center")
     loc_a2 = LocationFactory(organization=loc_a.organization, name="Alpha Annex")
     admin_a = staff_user(role=Role.ADMIN, location=loc_a, full_name="Avery Alpha")
@@ -89,12 +94,19 @@ def two_orgs(db):
 
     loc_b = LocationFactory(name="Bravo Clinic")
     admin_b = staff_user(role=Role.ADMIN, location=loc_b, full_name="Blair Bravo")
-    return {"org_a": loc_a.organization, "loc_a": loc_a, "admin_a": admin_a, "admin_b": admin_b}
+    return {
+        "org_a": loc_a.organization,
+        "loc_a": loc_a,
+        "admin_a": admin_a,
+        "loc_b": loc_b,
+        "admin_b": admin_b,
+    }
 
 
 def _extra_rows_for_org_a(location):
     """Later apps add a row of each of their models for organization A here (via factories)."""
     from comms.tests.factories import comms_rows_for_tenant_walk
+    from equipment.tests.factories import equipment_rows_for_tenant_walk
     from patients.clinical.tests.factories import clinical_rows_for_tenant_walk
     from patients.documents.tests.factories import document_rows_for_tenant_walk
     from patients.guided.tests.factories import guided_rows_for_tenant_walk
@@ -109,6 +121,7 @@ def _extra_rows_for_org_a(location):
         lambda: scheduling_rows_for_tenant_walk(location),
         lambda: comms_rows_for_tenant_walk(location),
         lambda: guided_rows_for_tenant_walk(location),
+        lambda: equipment_rows_for_tenant_walk(location),
     ]
 
 
@@ -138,6 +151,11 @@ def _markers(rows: dict[type[models.Model], list[models.Model]]) -> set[str]:
     return marks
 
 
+def _first_of_each(rows: dict[type[models.Model], list[models.Model]]) -> dict:
+    """One row per model: a leak through a route shows with any id of the kind it serves."""
+    return {model: objs[:1] for model, objs in rows.items()}
+
+
 def _candidates(route: Route, rows: dict[type[models.Model], list[models.Model]]) -> list[str]:
     model_admin = getattr(route.callback, "model_admin", None)
     if model_admin is not None:
@@ -149,6 +167,10 @@ def _candidates(route: Route, rows: dict[type[models.Model], list[models.Model]]
 
 def _admin_app_label(kwargs_names: list[str]) -> dict[str, str]:
     return {"app_label": "clinic"} if "app_label" in kwargs_names else {}
+
+
+def _takes_ids(route: Route) -> bool:
+    return any(k not in _admin_app_label(route.kwargs) for k in route.kwargs)
 
 
 def _urls_for(route: Route, rows) -> Iterator[str]:
@@ -186,20 +208,68 @@ def _snapshot(org) -> dict[str, object]:
     return state
 
 
-def test_every_url_refuses_another_organizations_data(two_orgs):
-    rows = _rows_of(two_orgs["org_a"])
-    markers = _markers(rows)
-    assert len(markers) > 5
-    before = _snapshot(two_orgs["org_a"])
-    client = sign_in(Client(), two_orgs["admin_b"])
+def _not_tenant_owned(route: Route) -> bool:
+    """An admin screen of a model no organization owns (users, groups, OTP devices...): there
+    is no organization-A row to ask it for. Its parameterless screens are still walked."""
+    model_admin = getattr(route.callback, "model_admin", None)
+    return (
+        model_admin is not None
+        and _takes_ids(route)
+        and getattr(model_admin.model, "tenant_organization_field", None) is None
+    )
 
-    routes = list(_walk(get_resolver().url_patterns))
-    assert len(routes) > 20, "the resolver walk found too few URLs"
-    problems: list[str] = []
-    checked_with_ids = 0
-    for route in routes:
-        takes_ids = any(k not in _admin_app_label(route.kwargs) for k in route.kwargs)
-        urls = list(_urls_for(route, rows))
+
+def _walked_routes() -> list[Route]:
+    """Every named URL of the project (an unnamed one is admin's redirect to a named one)."""
+    routes = [r for r in _walk(get_resolver().url_patterns) if r.reverse_name]
+    return [r for r in routes if not _not_tenant_owned(r)]
+
+
+WALKED_ROUTES = _walked_routes()
+
+
+@pytest.fixture(scope="class")
+def org_a_world(django_db_setup, django_db_blocker):
+    """``two_orgs`` built once for the class inside a transaction that is rolled back after it;
+    each test runs in a savepoint inside it (pytest-django's ``db``), so nothing one route's
+    requests change is seen by the next."""
+    from django.db import transaction
+
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            world = _build_two_orgs()
+            rows = _rows_of(world["org_a"])
+            world["rows"] = _first_of_each(rows)
+            world["markers"] = _markers(rows)
+            world["before"] = _snapshot(world["org_a"])
+            yield world
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
+class TestEveryUrlRefusesAnotherOrganizationsData:
+    """One test per URL: organization B's ADMIN asks it for organization A's rows, one id of
+    every model (GET, and POST where the URL takes an id)."""
+
+    def test_the_walk_sees_the_urls(self):
+        assert len(WALKED_ROUTES) > 20, "the resolver walk found too few URLs"
+        assert sum(_takes_ids(r) for r in WALKED_ROUTES) > 20
+
+    @pytest.mark.parametrize("route", WALKED_ROUTES, ids=lambda r: r.pattern)
+    def test_url(self, org_a_world, db, route):
+        assert len(org_a_world["markers"]) > 5
+        client = sign_in(Client(), org_a_world["admin_b"])
+        takes_ids = _takes_ids(route)
+        urls = list(_urls_for(route, org_a_world["rows"]))
+        if takes_ids:
+            assert urls, (
+                f"{route.pattern}: no organization-A id fits this URL; give the walk a row "
+                "of the model it serves (organization A's rows in two_orgs)"
+            )
+        problems: list[str] = []
         for url in urls:
             for method in ("get", "post"):
                 if not takes_ids and method == "post":
@@ -215,23 +285,22 @@ def test_every_url_refuses_another_organizations_data(two_orgs):
                     problems.append(f"{method.upper()} {url} -> {status}")
                 elif takes_ids and status not in (403, 404, 405):
                     problems.append(f"{method.upper()} {url} -> {status} (expected 403/404)")
-                leaked = [m for m in markers if m in body]
+                leaked = [m for m in org_a_world["markers"] if m in body]
                 if leaked:
                     problems.append(f"{method.upper()} {url} leaks {leaked[:3]}")
-                if takes_ids:
-                    checked_with_ids += 1
-        # Signing out (or an idle expiry) must not end the walk early.
-        if "_auth_user_id" not in client.session:
-            client = sign_in(Client(), two_orgs["admin_b"])
-    assert checked_with_ids > 0
-    assert not problems, "\n".join(problems)
-    assert _snapshot(two_orgs["org_a"]) == before
+                # Signing out (or an idle expiry) must not end the walk early.
+                if "_auth_user_id" not in client.session:
+                    client = sign_in(Client(), org_a_world["admin_b"])
+        assert not problems, "\n".join(problems)
+        assert _snapshot(org_a_world["org_a"]) == org_a_world["before"]
 
 
 def test_unknown_ids_look_the_same_as_other_organizations_ids(two_orgs):
     """ "Not yours" and "does not exist" are indistinguishable."""
+    from django.urls import reverse
+
     client = sign_in(Client(), two_orgs["admin_b"])
-    rows = _rows_of(two_orgs["org_a"])
+    rows = _first_of_each(_rows_of(two_orgs["org_a"]))
     for route in _walk(get_resolver().url_patterns):
         if (
             not route.reverse_name
@@ -239,8 +308,6 @@ def test_unknown_ids_look_the_same_as_other_organizations_ids(two_orgs):
             or getattr(route.callback, "model_admin", None)
         ):
             continue
-        from django.urls import reverse
-
         real = next(iter(_urls_for(route, rows)), None)
         try:
             fake = reverse(
@@ -259,49 +326,121 @@ def _ws_routes() -> list[str]:
     return [str(p.pattern) for p in websocket_urlpatterns]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_every_socket_refuses_another_organizations_data(two_orgs):
+# The guided tablet's socket is mounted in config/asgi.py beside the staff routes (its own
+# guard): walked as a route of its own.
+DEVICE_SOCKET_ROUTE = f"{DEVICE_SOCKET_PREFIX}<uuid:public_id>/"
+
+
+def _route_names(pattern: str) -> list[str]:
+    return [a or b for a, b in re.findall(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>", pattern)]
+
+
+def _fill(pattern: str, value: str) -> str:
+    path = "/" + pattern.lstrip("/^").rstrip("$")
+    return re.sub(r"<(?:\w+:)?\w+>|\(\?P<\w+>[^)]*\)", value, path)
+
+
+async def _probe(path: str, headers: list[tuple[bytes, bytes]]) -> tuple[bool, list[str]]:
+    """(accepted?, messages received) for a socket opened at ``path``."""
     from config.asgi import application
 
+    comm = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await comm.connect(timeout=3)
+    received: list[str] = []
+    if connected:
+        # receive_nothing() waits without cancelling the consumer (a timed-out receive would).
+        while not await comm.receive_nothing(timeout=0.5):
+            received.append(json.dumps(await comm.receive_json_from()))
+        await comm.disconnect()
+    return connected, received
+
+
+@pytest.fixture
+def socket_world(two_orgs):
+    """two_orgs, plus what organization B's staff and B's paired tablet send with a socket."""
+    from patients.guided.tests.factories import paired_session
+
     rows = _rows_of(two_orgs["org_a"])
-    markers = _markers(rows)
+    b_session, b_raw, b_staff = paired_session(location=two_orgs["loc_b"])
     client = sign_in(Client(), two_orgs["admin_b"])
-    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
-    ids = sorted(
-        {str(o.public_id) for objs in rows.values() for o in objs if hasattr(o, "public_id")}
+    staff_cookie = (
+        f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
     )
+    origin = (b"origin", b"http://testserver")
+    return {
+        "markers": _markers(rows),
+        "ids": sorted(
+            {
+                str(o.public_id)
+                for objs in _first_of_each(rows).values()
+                for o in objs
+                if hasattr(o, "public_id")
+            }
+        ),
+        "staff_headers": [(b"cookie", staff_cookie.encode()), origin],
+        "b_staff": b_staff,
+        "b_session": b_session,
+        "device_headers": [
+            (b"cookie", f"{DEVICE_COOKIE}={b_raw}; {staff_cookie}".encode()),
+            origin,
+        ],
+    }
 
-    async def probe(path: str) -> list[str]:
-        comm = WebsocketCommunicator(
-            application,
-            path,
-            headers=[(b"cookie", cookie.encode()), (b"origin", b"http://testserver")],
-        )
-        connected, _ = await comm.connect(timeout=3)
-        received: list[str] = []
-        if connected:
-            # receive_nothing() waits without cancelling the consumer (a timed-out receive would).
-            while not await comm.receive_nothing(timeout=0.5):
-                received.append(json.dumps(await comm.receive_json_from()))
-            await comm.disconnect()
-        return [m for m in markers if any(m in r for r in received)] + (
-            [f"{path} accepted a socket for another organization's object"]
-            if connected and "{" in path
-            else []
-        )
 
+def _socket_walk(pattern: str, headers, ids: list[str], markers: set[str]) -> list[str]:
     problems: list[str] = []
-    for pattern in _ws_routes():
-        names = re.findall(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>", pattern)
-        path = "/" + pattern.lstrip("^").rstrip("$")
-        if not names:
-            problems += asyncio.run(probe(path))
-            continue
-        for value in ids:
-            concrete = re.sub(r"<(?:\w+:)?\w+>|\(\?P<\w+>[^)]*\)", value, path)
-            leaked = asyncio.run(probe(concrete))
-            problems += [p.replace("{", "") for p in leaked]
+    if not _route_names(pattern):
+        connected, received = asyncio.run(_probe(_fill(pattern, ""), headers))
+        problems += [f"{pattern} sent {m}" for m in markers if any(m in r for r in received)]
+        return problems
+    for value in ids:
+        path = _fill(pattern, value)
+        connected, received = asyncio.run(_probe(path, headers))
+        if connected:
+            problems.append(f"{path} accepted a socket for another organization's object")
+        problems += [f"{path} sent {m}" for m in markers if any(m in r for r in received)]
+    return problems
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("pattern", _ws_routes())
+def test_staff_socket_refuses_another_organizations_data(socket_world, pattern):
+    problems = _socket_walk(
+        pattern, socket_world["staff_headers"], socket_world["ids"], socket_world["markers"]
+    )
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tablet_socket_refuses_another_organizations_sessions(socket_world):
+    # Positive control: B's tablet opens its own session's socket at that path.
+    own = device_socket_path(socket_world["b_session"].public_id)
+    connected, _ = asyncio.run(_probe(own, socket_world["device_headers"]))
+    assert connected, "the probe cannot open a tablet socket at all"
+    problems = _socket_walk(
+        DEVICE_SOCKET_ROUTE,
+        socket_world["device_headers"],
+        socket_world["ids"],
+        socket_world["markers"],
+    )
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_socket_walk_would_see_an_accepted_socket(socket_world):
+    """The walk's refusal check can fire: B's own guided session, at a route the walk fills,
+    is accepted for B's staff."""
+    from patients.guided.routing import websocket_urlpatterns as guided
+
+    pattern = str(guided[0].pattern)
+    client = sign_in(Client(), socket_world["b_staff"])
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    headers = [(b"cookie", cookie.encode()), (b"origin", b"http://testserver")]
+    own = str(socket_world["b_session"].public_id)
+    problems = _socket_walk(pattern, headers, [own], set())
+    assert problems == [
+        f"{_fill(pattern, own)} accepted a socket for another organization's object"
+    ]
 
 
 def test_walk_covers_every_project_model(two_orgs):

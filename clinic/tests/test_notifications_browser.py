@@ -5,18 +5,16 @@ the system Chromium."""
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 
 from clinic.models import Role
 from clinic.services.notifications import notification_send
-from tests.browser.conftest import browser, live_asgi, signed_in_context  # noqa: F401 - fixtures used below
+from tests.browser.fixtures import signed_in_context
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed"),
 ]
 
 WAIT_MS = 20000  # only keeps a broken test from hanging
@@ -30,7 +28,7 @@ def _orm_beside_playwright(monkeypatch):
 
 
 @pytest.fixture
-def page(browser, live_asgi, make_staff):  # noqa: F811 - pytest fixtures
+def page(browser, live_asgi, make_staff):
     user = make_staff(role=Role.FIELD_TECHNICIAN)
     context = signed_in_context(browser, live_asgi, user, viewport={"width": 390, "height": 844})
     context.grant_permissions(["notifications"], origin=live_asgi)

@@ -141,7 +141,7 @@ def test_pages_are_keyset_paged_newest_first(staff, client_of):
     assert "<h1" not in older  # just the rows, appended by htmx
 
 
-@pytest.mark.parametrize("before", ["not-a-uuid", str(uuid.uuid4())])
+@pytest.mark.parametrize("before", ["not-a-uuid", str(uuid.uuid4())], ids=["not-a-uuid", "unknown"])
 def test_a_bad_page_cursor_is_not_found(staff, client_of, before):
     assert client_of(staff).get(f"/notifications?before={before}").status_code == 404
 

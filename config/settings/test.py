@@ -25,18 +25,24 @@ CELERY_BROKER_URL = celery_url(redis_db_url(REDIS_URL, 5))
 CELERY_BEAT_SCHEDULE = {}
 LOGGING["root"]["level"] = "WARNING"
 
-# Parallel test runs on one machine (several checkouts or workers) keep apart: their own
-# test database, cache prefix, channel prefix and Celery queue.
-TEST_RUN_SUFFIX = env("PYTEST_DB_SUFFIX", default="")
+# Parallel test runs on one machine (several checkouts, and pytest-xdist's workers within a
+# run) keep apart: their own test database, cache prefix, channel prefix and Celery queue.
+# PYTEST_DB_SUFFIX names a checkout's run; PYTEST_XDIST_WORKER ("gw0", "gw1"...) is set by
+# pytest-xdist in each worker process.
+RUN_SUFFIX = env("PYTEST_DB_SUFFIX", default="")
+XDIST_WORKER = env("PYTEST_XDIST_WORKER", default="")
+TEST_RUN_SUFFIX = "_".join(part for part in (RUN_SUFFIX, XDIST_WORKER) if part)
 # Named explicitly: forked test servers look the name up (channels' live server helpers).
+# Without the worker: pytest-django itself appends "_gw0"... to it in each xdist worker.
 DATABASES["default"]["TEST"] = {
-    "NAME": f"test_tandem_{TEST_RUN_SUFFIX}" if TEST_RUN_SUFFIX else "test_tandem"
+    "NAME": f"test_tandem_{RUN_SUFFIX}" if RUN_SUFFIX else "test_tandem"
 }
 if TEST_RUN_SUFFIX:
     CACHES["default"]["KEY_PREFIX"] = TEST_RUN_SUFFIX
     CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"asgi{TEST_RUN_SUFFIX}"
     CHANNEL_LAYERS["guided"]["CONFIG"]["prefix"] = f"guided{TEST_RUN_SUFFIX}"
     CELERY_TASK_DEFAULT_QUEUE = f"celery{TEST_RUN_SUFFIX}"
+    MEDIA_ROOT = MEDIA_ROOT / TEST_RUN_SUFFIX
 
 # Serve static files straight from the finders; no collectstatic needed outside production.
 WHITENOISE_USE_FINDERS = True

@@ -6,7 +6,6 @@ outbox), Redis channel layer and Chromium. Screenshots of the inbox (desktop 128
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,18 +14,17 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from clinic.models import Notification, Role
+from clinic.tests.conftest import celery_queue, celery_worker  # noqa: F401
 from comms.gmail.sync import mailbox_sync
 from comms.tests import gmail_support
 from comms.tests.gmail_support import connected_mailbox
 from patients.record.services import allowed_transitions, patient_status_change
 from patients.tests.factories import PatientFactory
-from tests.browser.conftest import browser, celery_queue, celery_worker, live_asgi  # noqa: F401
 from tests.browser.test_comms_sms import WAIT_MS, _context, _live
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed"),
 ]
 
 fake_google = gmail_support.fake_google  # the fixture
@@ -39,8 +37,8 @@ def _orm_beside_playwright(monkeypatch):
 
 
 def test_unread_email_and_status_changes_arrive_live(
-    browser,  # noqa: F811
-    live_asgi,  # noqa: F811
+    browser,
+    live_asgi,
     celery_worker,  # noqa: F811
     fake_google,
     location,

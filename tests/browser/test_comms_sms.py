@@ -7,7 +7,6 @@ is refused with a clear message. A real ASGI server, Celery worker, Redis and Ch
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,21 +15,15 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from clinic.models import Role
+from clinic.tests.conftest import celery_queue, celery_worker  # noqa: F401
 from comms.models import ContactPreference, Message
 from comms.tests.factories import SENDER, SmsPatientFactory, twilio_settings_for
 from comms.tests.fake_twilio import fake_twilio_server
-from tests.browser.conftest import (  # noqa: F401
-    browser,
-    celery_queue,
-    celery_worker,
-    live_asgi,
-    signed_in_context,
-)
+from tests.browser.fixtures import signed_in_context
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed"),
 ]
 
 WAIT_MS = 20000  # only keeps a broken test from hanging
@@ -45,7 +38,7 @@ def _orm_beside_playwright(monkeypatch):
 
 
 @pytest.fixture
-def fake(live_asgi, settings):  # noqa: F811 - pytest fixtures
+def fake(live_asgi, settings):
     """Fake Twilio whose status callbacks reach the live server; the worker's client uses it."""
     with fake_twilio_server(callbacks=("sent", "delivered"), callback_delay=0.6) as server:
         settings.TWILIO_API_BASE_URL = server.base_url
@@ -53,7 +46,7 @@ def fake(live_asgi, settings):  # noqa: F811 - pytest fixtures
         yield server
 
 
-def _context(browser, live_asgi, user, viewport):  # noqa: F811
+def _context(browser, live_asgi, user, viewport):
     context = signed_in_context(browser, live_asgi, user, viewport=viewport)
     return context
 
@@ -63,8 +56,8 @@ def _live(page) -> None:
 
 
 def test_send_delivered_live_reply_live_stop_refuses_next_send(
-    browser,  # noqa: F811
-    live_asgi,  # noqa: F811
+    browser,
+    live_asgi,
     fake,
     celery_worker,  # noqa: F811
     location,

@@ -5,28 +5,20 @@ the upload and the download. A real ASGI server, PostgreSQL, Redis, Celery worke
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
 import pytest
 from django.urls import reverse
 
 from clinic.models import AuditEvent, Role
-from clinic.tests.conftest import wait_until
+from clinic.tests.conftest import celery_queue, celery_worker, wait_until  # noqa: F401
 from patients.documents.tests.factories import pdf_bytes
 from patients.models import DocumentVersion, ExtractionStatus, Patient
-from tests.browser.conftest import (  # noqa: F401
-    browser,
-    celery_queue,
-    celery_worker,
-    live_asgi,
-    signed_in_context,
-)
+from tests.browser.fixtures import signed_in_context
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed"),
 ]
 
 WAIT_MS = 20000  # only keeps a broken test from hanging
@@ -37,7 +29,7 @@ def _orm_beside_playwright(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-def _signed_in_page(browser: Any, base: str, user: Any, **options: Any) -> Any:  # noqa: F811
+def _signed_in_page(browser: Any, base: str, user: Any, **options: Any) -> Any:
     """A browser tab whose session signed in with password and TOTP as ``user`` (``options``:
     Playwright's context options, a desktop window by default)."""
     options = {"viewport": {"width": 1280, "height": 900}, "accept_downloads": True, **options}
@@ -49,8 +41,8 @@ def _signed_in_page(browser: Any, base: str, user: Any, **options: Any) -> Any: 
 
 
 def test_register_upload_find_by_pdf_word_download_and_admin_sees_both_in_activity_log(
-    browser,  # noqa: F811
-    live_asgi,  # noqa: F811
+    browser,
+    live_asgi,
     celery_worker,  # noqa: F811
     make_staff,
     location,

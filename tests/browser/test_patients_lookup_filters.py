@@ -4,7 +4,6 @@ on a phone; and the note that a broad search was cut at its limit."""
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,13 +15,11 @@ from clinic.tests.factories import LocationFactory, staff_user
 from patients.record import services
 from patients.record.forms import SELECT_MAX, location_label, technician_label
 from patients.tests.factories import PatientFactory
-from tests.browser.conftest import browser, live_asgi  # noqa: F401
 from tests.browser.test_patients_done import _signed_in_page
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed"),
 ]
 
 WAIT_MS = 20000  # only keeps a broken test from hanging
@@ -54,8 +51,8 @@ def big_org(location):
 
 
 def test_admin_picks_a_location_and_a_technician_on_desktop_and_phone(
-    browser,  # noqa: F811
-    live_asgi,  # noqa: F811
+    browser,
+    live_asgi,
     location,
     big_org,
 ):
@@ -103,8 +100,8 @@ def small_broad_limit(monkeypatch):
 
 def test_a_broad_search_cut_at_its_limit_says_so_in_the_browser(
     small_broad_limit,
-    browser,  # noqa: F811
-    live_asgi,  # noqa: F811
+    browser,
+    live_asgi,
     location,
 ):
     for i in range(5):
@@ -121,8 +118,8 @@ def test_a_broad_search_cut_at_its_limit_says_so_in_the_browser(
 
 
 def test_admin_picks_the_home_location_on_the_create_form_on_a_phone(
-    browser,  # noqa: F811
-    live_asgi,  # noqa: F811
+    browser,
+    live_asgi,
     location,
     big_org,
 ):

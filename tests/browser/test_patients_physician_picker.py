@@ -4,7 +4,6 @@ fills the box and filters the list; on the create form the chosen physician is s
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,11 @@ from clinic.tests.factories import staff_user
 from patients.models import Patient
 from patients.record.forms import physician_label
 from patients.tests.factories import PatientFactory, PhysicianFactory
-from tests.browser.conftest import browser, live_asgi  # noqa: F401
 from tests.browser.test_patients_done import _signed_in_page
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed"),
 ]
 
 WAIT_MS = 20000  # only keeps a broken test from hanging
@@ -40,11 +37,11 @@ def _orm_beside_playwright(monkeypatch):
 DESKTOP = {"width": 1280, "height": 800}
 
 
-def _page(browser: Any, base: str, user: Any, viewport: dict[str, int], **kw: Any) -> Any:  # noqa: F811
+def _page(browser: Any, base: str, user: Any, viewport: dict[str, int], **kw: Any) -> Any:
     return _signed_in_page(browser, base, user, viewport=viewport, **kw)
 
 
-def test_pick_a_physician_to_filter_the_list_on_desktop_and_phone(browser, live_asgi, location):  # noqa: F811
+def test_pick_a_physician_to_filter_the_list_on_desktop_and_phone(browser, live_asgi, location):
     user = staff_user(role=Role.EMPLOYEE, location=location)
     org = location.organization
     ruiz = PhysicianFactory(organization=org, first_name="Ana", last_name="Ruiz", practice="ENT")
@@ -90,7 +87,7 @@ def test_pick_a_physician_to_filter_the_list_on_desktop_and_phone(browser, live_
     assert phone.errors == []
 
 
-def test_pick_a_physician_on_the_create_form(browser, live_asgi, location):  # noqa: F811
+def test_pick_a_physician_on_the_create_form(browser, live_asgi, location):
     user = staff_user(role=Role.EMPLOYEE, location=location)
     ruiz = PhysicianFactory(
         organization=location.organization, first_name="Ana", last_name="Ruiz", practice="ENT"

@@ -10,7 +10,6 @@ Screenshots (desktop 1280x800 and phone 390x844) go to /tmp/scheduling-ui-*.png.
 from __future__ import annotations
 
 import datetime
-import shutil
 import tempfile
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,22 +17,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from clinic.models import Role
+from clinic.tests.conftest import celery_queue, celery_worker  # noqa: F401
 from clinic.tests.factories import LocationFactory, staff_user
 from patients.tests.factories import PatientFactory
 from scheduling.models import Appointment, AppointmentKind, AppointmentState
 from scheduling.tests.factories import AppointmentFactory, AppointmentTypeFactory, technician
-from tests.browser.conftest import (  # noqa: F401
-    browser,
-    celery_queue,
-    celery_worker,
-    live_asgi,
-    signed_in_context,
-)
+from tests.browser.fixtures import signed_in_context
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed"),
 ]
 
 WAIT_MS = 15000  # only keeps a broken test from hanging
@@ -48,7 +41,7 @@ def _orm_beside_playwright(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-def open_as(browser, base, user, viewport=DESKTOP, *, mobile=False):  # noqa: F811
+def open_as(browser, base, user, viewport=DESKTOP, *, mobile=False):
     context = signed_in_context(
         browser, base, user, viewport=viewport, is_mobile=mobile, has_touch=mobile
     )
@@ -131,8 +124,8 @@ def drag(page, public_id, to_time):
 
 
 def test_two_windows_one_books_moves_and_cancels_the_other_sees_it_live(
-    browser,  # noqa: F811
-    live_asgi,  # noqa: F811
+    browser,
+    live_asgi,
     celery_worker,  # noqa: F811
     scene,
 ):
@@ -226,8 +219,8 @@ def test_two_windows_one_books_moves_and_cancels_the_other_sees_it_live(
 
 
 def test_screens_of_the_calendar_views_desktop_and_phone(
-    browser,  # noqa: F811
-    live_asgi,  # noqa: F811
+    browser,
+    live_asgi,
     scene,
 ):
     base = live_asgi
@@ -259,8 +252,8 @@ def test_screens_of_the_calendar_views_desktop_and_phone(
 
 
 def test_a_technicians_day_on_a_phone_check_in_then_complete(
-    browser,  # noqa: F811
-    live_asgi,  # noqa: F811
+    browser,
+    live_asgi,
     scene,
 ):
     base = live_asgi

@@ -11,7 +11,6 @@ Screenshots (desktop 1280x800 and phone 390x844) go to /tmp/scheduling-ui-*.png.
 from __future__ import annotations
 
 import datetime
-import shutil
 
 import pytest
 
@@ -20,7 +19,6 @@ from scheduling.booking.services import appointment_book, appointment_cancel
 from scheduling.models import Appointment, AppointmentState, RecurringSeries, WaitlistEntry
 from scheduling.tests.factories import AppointmentFactory
 from scheduling.tests.outbox import events_dispatch_apart
-from tests.browser.conftest import browser, live_asgi  # noqa: F401
 from tests.browser.test_scheduling_calendar import (  # noqa: F401
     DESKTOP,
     PHONE,
@@ -34,7 +32,6 @@ from tests.browser.test_scheduling_calendar import (  # noqa: F401
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed"),
 ]
 
 
@@ -49,8 +46,8 @@ def _no_horizontal_scroll(page):
 
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
 def test_a_series_is_checked_date_by_date_then_booked_and_cut_short(
-    browser,  # noqa: F811
-    live_asgi,  # noqa: F811
+    browser,
+    live_asgi,
     scene,  # noqa: F811
     viewport,
 ):
@@ -118,8 +115,8 @@ def test_a_series_is_checked_date_by_date_then_booked_and_cut_short(
 
 @pytest.mark.parametrize("viewport", ["phone", "desktop"])
 def test_the_waitlist_on_a_phone_add_then_accept_an_offer(
-    browser,  # noqa: F811
-    live_asgi,  # noqa: F811
+    browser,
+    live_asgi,
     scene,  # noqa: F811
     viewport,
 ):

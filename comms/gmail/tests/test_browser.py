@@ -7,7 +7,6 @@ compose page, and the search. Screenshots (desktop 1280x800, phone 390x844) go t
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 
 import pytest
@@ -21,12 +20,11 @@ from comms.tests.gmail_support import connected_mailbox, incoming
 from patients.documents.tests.factories import pdf_bytes
 from patients.models import Document
 from patients.tests.factories import PatientFactory
-from tests.browser.conftest import browser, live_asgi, signed_in_context  # noqa: F401
+from tests.browser.fixtures import signed_in_context
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed"),
 ]
 
 fake_google = gmail_support.fake_google  # the fixture
@@ -55,7 +53,7 @@ def clinic(fake_google, location):
     return patient, admin, mailbox
 
 
-def _page(browser, base, user, size="desktop"):  # noqa: F811 - pytest fixture name
+def _page(browser, base, user, size="desktop"):
     width, height = SIZES[size]
     context = signed_in_context(browser, base, user, viewport={"width": width, "height": height})
     page = context.new_page()
@@ -63,7 +61,7 @@ def _page(browser, base, user, size="desktop"):  # noqa: F811 - pytest fixture n
     return context, page
 
 
-def _shots(browser, base, user, path, name):  # noqa: F811
+def _shots(browser, base, user, path, name):
     for size in SIZES:
         context, page = _page(browser, base, user, size)
         page.goto(base + path)
@@ -71,7 +69,7 @@ def _shots(browser, base, user, path, name):  # noqa: F811
         context.close()
 
 
-def test_email_pages_in_a_browser(clinic, fake_google, live_asgi, browser):  # noqa: F811
+def test_email_pages_in_a_browser(clinic, fake_google, live_asgi, browser):
     patient, admin, mailbox = clinic
     first = incoming(
         fake_google,

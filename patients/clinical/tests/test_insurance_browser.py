@@ -5,7 +5,6 @@ and see a malformed code refused. A real ASGI server and Chromium."""
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 from django.urls import reverse
@@ -13,12 +12,11 @@ from django.urls import reverse
 from clinic.models import AuditEvent, Role
 from patients.models import Diagnosis, InsurancePolicy
 from patients.tests.factories import PatientFactory
-from tests.browser.conftest import browser, live_asgi, signed_in_context  # noqa: F401
+from tests.browser.fixtures import signed_in_context
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed"),
 ]
 
 WAIT_MS = 20000  # only keeps a broken test from hanging
@@ -32,7 +30,7 @@ def _orm_beside_playwright(monkeypatch):
 
 
 @pytest.fixture
-def page(browser, live_asgi, make_staff, location):  # noqa: F811 - pytest fixtures
+def page(browser, live_asgi, make_staff, location):
     user = make_staff(role=Role.EMPLOYEE, location=location)
     context = signed_in_context(browser, live_asgi, user, viewport={"width": 1280, "height": 900})
     page = context.new_page()

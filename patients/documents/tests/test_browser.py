@@ -5,28 +5,20 @@ and find both actions in the audit log. A real ASGI server, Celery worker and Ch
 from __future__ import annotations
 
 import base64
-import shutil
 
 import pytest
 from django.urls import reverse
 
 from clinic.models import AuditEvent, Role
-from clinic.tests.conftest import wait_until
+from clinic.tests.conftest import celery_queue, celery_worker, wait_until  # noqa: F401
 from patients.documents.tests.factories import PNG_BYTES, pdf_bytes
 from patients.models import DocumentVersion, ExtractionStatus
 from patients.tests.factories import PatientFactory
-from tests.browser.conftest import (  # noqa: F401
-    browser,
-    celery_queue,
-    celery_worker,
-    live_asgi,
-    signed_in_context,
-)
+from tests.browser.fixtures import signed_in_context
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed"),
 ]
 
 WAIT_MS = 20000  # only keeps a broken test from hanging
@@ -38,7 +30,7 @@ def _orm_beside_playwright(monkeypatch):
 
 
 @pytest.fixture
-def page(browser, live_asgi, make_staff, location):  # noqa: F811 - pytest fixtures
+def page(browser, live_asgi, make_staff, location):
     user = make_staff(role=Role.EMPLOYEE, location=location)
     context = signed_in_context(
         browser, live_asgi, user, viewport={"width": 1280, "height": 900}, accept_downloads=True

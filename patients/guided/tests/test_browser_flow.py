@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 import tempfile
 from urllib.parse import urlsplit
 
@@ -21,22 +20,15 @@ import pytest
 from django.urls import reverse
 
 from clinic.models import AuditEvent, Role
-from clinic.tests.conftest import wait_until
+from clinic.tests.conftest import celery_queue, celery_worker, wait_until  # noqa: F401
 from patients.clinical.tests.factories import PayerFactory
 from patients.guided.models import GuidedSession, SessionStatus
 from patients.models import Document, DocumentCategory, InsurancePolicy
-from tests.browser.conftest import (  # noqa: F401
-    browser,
-    celery_queue,
-    celery_worker,
-    live_asgi,
-    signed_in_context,
-)
+from tests.browser.fixtures import signed_in_context
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed"),
 ]
 
 WAIT_MS = 20000  # only keeps a broken test from hanging
@@ -59,7 +51,7 @@ def _photo(colour: tuple[int, int, int]) -> bytes:
     return out.getvalue()
 
 
-def _staff_page(browser, base: str, user):  # noqa: F811
+def _staff_page(browser, base: str, user):
     context = signed_in_context(browser, base, user, viewport=DESKTOP)
     return context, context.new_page()
 
@@ -102,8 +94,8 @@ def _draw_signature(tablet) -> None:
 
 
 def test_two_devices_walk_the_whole_flow_survive_drops_and_file_a_signed_consent(
-    browser,  # noqa: F811
-    live_asgi,  # noqa: F811
+    browser,
+    live_asgi,
     make_staff,
     location,
 ):
