@@ -90,9 +90,13 @@ def user_sessions_check(user_id: int) -> None:
         for alias in settings.CHANNEL_LAYERS:
             layer = get_channel_layer(alias)
             if layer is not None:
-                async_to_sync(layer.group_send)(user_group(user_id), {"type": SESSION_CHECK})
+                async_to_sync(layer.group_send)(
+                    user_group(user_id),
+                    {"type": "realtime.message", "message": {"type": SESSION_CHECK}},
+                )
 
-    transaction.on_commit(send)
+    # robust: a channel layer that is down must not turn a sign-out into an error page.
+    transaction.on_commit(send, robust=True)
 
 
 # ---------------------------------------------------------------- streams

@@ -168,9 +168,8 @@ def sessions_revalidate(*, user: User) -> None:
     HTTP sessions notice a password change or deactivation on their next request by
     themselves (Django's session auth hash, ``is_active``); a socket only looks when told.
     """
-    group = realtime.user_group(user.pk)
-    # robust: a channel layer that is down must not turn a sign-out into an error page.
-    transaction.on_commit(lambda: realtime.broadcast(group, {"type": "session.check"}), robust=True)
+    # Every channel layer: the guided staff console listens on a layer of its own.
+    realtime.user_sessions_check(user.pk)
 
 
 # ---------------------------------------------------------------- step 1: password
