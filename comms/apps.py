@@ -11,8 +11,8 @@ class CommsConfig(AppConfig):
 
     def ready(self) -> None:
         from clinic.models import Role
-        from clinic.realtime import stream_register
-        from clinic.views.portal import NavItem, nav_register
+        from clinic.portal.registry import NavItem, nav_register
+        from clinic.realtime.registry import stream_register
         from comms import handlers, timeline  # noqa: F401 - register handlers, timeline sources
         from comms.services import STREAM, comms_groups, comms_snapshot
         from patients.tabs import RecordTab, record_tab_register

@@ -35,8 +35,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from clinic.realtime import stream_bump
-from clinic.services.events import event_record
+from clinic.events.services import event_record
+from clinic.realtime.services import stream_bump
 from comms.gateways import TWILIO_UNSUBSCRIBED, GatewayError, SendResult, gateway_for
 from comms.models import STATUS_RANK, Channel, ContactPreference, Direction, Message, MessageStatus
 from comms.services import STREAM, _opt_out, comms_group, comms_publish, comms_stream_key

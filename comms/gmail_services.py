@@ -23,8 +23,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 from django.utils import timezone
 
+from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError, NotFound
-from clinic.services.audit import audit_record
 
 from .gmail_client import (
     GmailNotAuthorized,
@@ -638,7 +638,7 @@ def email_patient_link(*, actor: User, message: Message, patient: Patient) -> Me
 def gmail_app_ready() -> None:
     """Called once from ``CommsConfig.ready``: the email gateway, the timeline's email entries
     and the nav item of the email pages."""
-    from clinic.views.portal import NavItem, nav_register
+    from clinic.portal.registry import NavItem, nav_register
 
     from . import gmail_tasks  # noqa: F401 - registers the Celery tasks (not named tasks.py)
     from .gateways import gateway_register

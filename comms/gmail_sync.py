@@ -30,7 +30,7 @@ from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from clinic.services.audit import audit_record
+from clinic.audit.services import audit_record
 
 from .gmail_client import (
     GmailRefused,
@@ -479,7 +479,7 @@ def _email_notify(mailbox: GmailMailbox, patient: Any) -> None:
     title names no one; the link opens the patient's communications, which checks access)."""
     from django.urls import reverse
 
-    from clinic.services.notifications import notification_send
+    from clinic.notifications.services import notification_send
 
     from .inbound import message_recipients
 

@@ -18,10 +18,10 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from clinic.audit.services import audit_record
+from clinic.events.services import event_record
 from clinic.models import Membership, Role
-from clinic.services.audit import audit_record
-from clinic.services.events import event_record
-from clinic.services.notifications import notification_send
+from clinic.notifications.services import notification_send
 from comms.models import (
     STATUS_RANK,
     Channel,

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from clinic.audit.services import audit_record
 from clinic.errors import NotFound
-from clinic.realtime import group_name, stream_bump, stream_version
-from clinic.services.audit import audit_record
-from clinic.services.events import event_record
+from clinic.events.services import event_record
+from clinic.realtime.services import group_name, stream_bump, stream_version
 from comms.errors import MessageRefused, TemplateInvalid
 from comms.models import (
     Channel,

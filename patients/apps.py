@@ -11,7 +11,7 @@ class PatientsConfig(AppConfig):
 
     def ready(self) -> None:
         from clinic.models import Role
-        from clinic.views.portal import NavItem, nav_register
+        from clinic.portal.registry import NavItem, nav_register
 
         nav_register(
             NavItem(

@@ -16,12 +16,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from clinic.audit.services import audit_access, audit_record
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
-from clinic.forms.organization import form_apply_error
 from clinic.models import User
-from clinic.services.audit import audit_access, audit_record
 from clinic.tenancy import scope_queryset
+from clinic.web import form_apply_error
 
 from . import clinical_services as services
 from . import documents_services

@@ -28,9 +28,9 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import QuerySet
 
+from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError
 from clinic.models import Location, Role
-from clinic.services.audit import audit_record
 from clinic.tenancy import scope_queryset
 
 from .models import Patient, Sex, normalize_name

@@ -17,10 +17,10 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError, PermissionDenied
 from clinic.models import Membership, Role, User
-from clinic.services.audit import audit_record
-from clinic.services.notifications import notification_send
+from clinic.notifications.services import notification_send
 
 from .models import (
     WARNING_DAYS,
@@ -484,7 +484,7 @@ def _send_warning(authorization: Authorization, days_left: int) -> None:
 
 def register_nav() -> None:
     """The referral work queue in the portal navigation (called from ``PatientsConfig.ready``)."""
-    from clinic.views.portal import NavItem, nav_register
+    from clinic.portal.registry import NavItem, nav_register
 
     nav_register(
         NavItem(

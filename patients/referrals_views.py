@@ -21,12 +21,12 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from clinic.audit.services import audit_access
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError, NotFound
-from clinic.forms.organization import form_apply_error
 from clinic.models import Role, User
-from clinic.services.audit import audit_access
 from clinic.tenancy import scope_queryset
+from clinic.web import form_apply_error
 
 from . import referrals_services as services
 from .documents_selectors import documents_visible_to

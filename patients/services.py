@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import phonenumbers
 from django.db import IntegrityError, transaction
 
+from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError, Conflict
-from clinic.services.audit import audit_record
-from clinic.services.events import event_record
+from clinic.events.services import event_record
 
 from .models import (
     Patient,

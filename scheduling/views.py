@@ -22,10 +22,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from clinic.audit.services import audit_access
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
 from clinic.models import Location, Membership, Role, User
-from clinic.services.audit import audit_access
 from clinic.tenancy import get_scoped, scope_queryset
 from patients.permissions import access_level, can_see_section
 from patients.selectors import patient_get_visible
@@ -548,7 +548,7 @@ def patient_appointments(request: HttpRequest, public_id: uuid.UUID) -> HttpResp
 
 def ui_register() -> None:
     """Nav entries, the patient record's Appointments tab and the comms timeline source."""
-    from clinic.views.portal import NavItem, nav_register
+    from clinic.portal.registry import NavItem, nav_register
     from patients.tabs import RecordTab, record_tab_register
 
     staff_roles = frozenset({Role.ADMIN, Role.EMPLOYEE, Role.CLINICIAN})

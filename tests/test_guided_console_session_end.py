@@ -16,7 +16,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
-from clinic.services.auth import password_change
+from clinic.auth.services import password_change
 from clinic.tests.factories import DEFAULT_PASSWORD
 from config.asgi import application
 from conftest import sign_in

@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clinic.errors import ApplicationError
-from clinic.realtime import group_name
+from clinic.realtime.services import group_name
 
 from .models import ConsentText, GuidedSession, SessionMessage, SessionStatus
 from .steps import MAX_VALUE, NAVIGABLE, Form, form_build, is_asked, mask, step_status

@@ -14,10 +14,10 @@ from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from clinic.audit.services import audit_record
 from clinic.crypto import lookup_hash
 from clinic.errors import ApplicationError, NotFound, PermissionDenied
-from clinic.files import Kind, file_store, file_validate
-from clinic.services.audit import audit_record
+from clinic.files.services import Kind, file_store, file_validate
 
 from . import protocol
 from .consents import consents_current, form_current

@@ -15,7 +15,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.http.cookie import parse_cookie
 
-from clinic.socket_auth import REFUSED_CLOSE_CODE, origin_allowed, socket_request_context
+from clinic.realtime.socket_auth import REFUSED_CLOSE_CODE, origin_allowed, socket_request_context
 
 DEVICE_COOKIE = "guided_device"
 DEVICE_COOKIE_PATH = "/guided/device/"
@@ -45,7 +45,7 @@ def device_cookie(scope: dict[str, Any]) -> str | None:
 
 @database_sync_to_async
 def _check_and_audit(scope: dict[str, Any]) -> Any:
-    from clinic.services.audit import audit_record
+    from clinic.audit.services import audit_record
 
     from .services import device_from_token
 

@@ -7,8 +7,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from clinic.auth.services import _PASSIVE_PATHS
 from clinic.models import AuditEvent, Role
-from clinic.services.auth import _PASSIVE_PATHS
 from clinic.tests.factories import LocationFactory
 from patients import csv_io, csv_views
 from patients.csv_tasks import patients_csv_import
