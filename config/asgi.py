@@ -1,6 +1,6 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels.
 
-Sockets pass an origin check and the session + OTP check in clinic.realtime.services before any
+Sockets pass an origin check and the session + OTP check in clinic.realtime.socket_auth before any
 consumer sees them; the one exception is the guided patient tablet's socket, which has no staff
 session and passes the origin check and its device-token check instead
 (patients/guided/socket_auth.py).
