@@ -4,7 +4,7 @@ Builds a scratch schema (``tandem_bench``) beside the real tables: copies of the
 organization, location and user tables with the same indexes, filled by
 ``INSERT ... SELECT generate_series`` (one organization with BENCH_AUDIT_ROWS rows, default
 1,000,000, and four others adding a quarter as much noise, interleaved). With that schema
-first on the ``search_path`` the real selector (``clinic.selectors.activity_page``) runs
+first on the ``search_path`` the real selector (``clinic.audit.selectors.activity_page``) runs
 unchanged against the copies, and so does the OFFSET + COUNT baseline it replaces. The schema
 is dropped at the end, so the append-only audit table itself is never touched.
 
@@ -210,8 +210,8 @@ class Case:
 
 
 def _cases(target_rows: int) -> list[Case]:
+    from clinic.audit.selectors import ActivityFilters, _filtered_activity, activity_page
     from clinic.models import User
-    from clinic.selectors import ActivityFilters, _filtered_activity, activity_page
 
     admin = User(pk=1, organization_id=TARGET_ORG, is_active=True)
     small_admin = User(pk=USERS_PER_ORG + 1, organization_id=TARGET_ORG + 1, is_active=True)

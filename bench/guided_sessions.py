@@ -500,7 +500,7 @@ def _staff_cookie() -> tuple[Any, Any, str]:
     from django.test import Client
     from django_otp import DEVICE_ID_SESSION_KEY
 
-    from clinic.middleware import SESSION_AUTH_AT, SESSION_LAST_SEEN
+    from clinic.auth.sessions import SESSION_AUTH_AT, SESSION_LAST_SEEN
     from clinic.models import Role
     from clinic.tests.factories import (
         LocationFactory,

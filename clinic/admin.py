@@ -49,6 +49,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from pghistory.models import Context as HistoryContext
 
 from clinic import admin_site  # noqa: F401  (installs the OTP-only permission on admin.site)
+from clinic.audit.services import audit_record
 from clinic.models import (
     AuditEvent,
     EventHandled,
@@ -60,7 +61,6 @@ from clinic.models import (
     RealtimeStream,
     User,
 )
-from clinic.services.audit import audit_record
 from clinic.tenancy import scope_queryset
 
 

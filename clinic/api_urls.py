@@ -1,14 +1,19 @@
 from django.urls import path
 
-from clinic import api
+from clinic.notifications import api as notifications_api
+from clinic.organization import api as organization_api
 
 urlpatterns = [
-    path("me", api.MeView.as_view(), name="api-me"),
-    path("locations", api.LocationListView.as_view(), name="api-locations"),
-    path("notifications", api.NotificationListView.as_view(), name="api-notifications"),
+    path("me", organization_api.MeView.as_view(), name="api-me"),
+    path("locations", organization_api.LocationListView.as_view(), name="api-locations"),
+    path(
+        "notifications",
+        notifications_api.NotificationListView.as_view(),
+        name="api-notifications",
+    ),
     path(
         "notifications/<uuid:public_id>/read",
-        api.NotificationReadView.as_view(),
+        notifications_api.NotificationReadView.as_view(),
         name="api-notification-read",
     ),
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 
@@ -10,6 +9,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, QueryDict
 
 from clinic import context
+from clinic.auth.services import session_expire_if_due
+from clinic.errors import ApplicationError
+from clinic.portal.errors import application_error, bad_request
 
 _REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
 
@@ -51,10 +53,6 @@ class RequestIdMiddleware:
         return response
 
 
-SESSION_AUTH_AT = "tandem_auth_at"
-SESSION_LAST_SEEN = "tandem_last_seen"
-
-
 class SessionLifetimeMiddleware:
     """Ends a signed-in session after IDLE_TIMEOUT_SECONDS without activity, or
     SESSION_ABSOLUTE_SECONDS after sign-in, whichever comes first."""
@@ -63,16 +61,10 @@ class SessionLifetimeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        from clinic.services.auth import session_expire_if_due
-
         expired = session_expire_if_due(request)
         if expired is not None:
             return expired
         return self.get_response(request)
-
-
-def session_touch(request: HttpRequest) -> None:
-    request.session[SESSION_LAST_SEEN] = int(time.time())
 
 
 class RejectNullBytesMiddleware:
@@ -88,8 +80,6 @@ class RejectNullBytesMiddleware:
             and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data")
             and _has_nul(request.POST)
         ):
-            from clinic.views.errors import bad_request
-
             return bad_request(request)
         return self.get_response(request)
 
@@ -110,9 +100,6 @@ class ApplicationErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        from clinic.errors import ApplicationError
-        from clinic.views.errors import application_error
-
         if isinstance(exception, ApplicationError):
             return application_error(request, exception)
         return None

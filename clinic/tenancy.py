@@ -13,15 +13,13 @@ Anything not visible raises ``NotFound``: "not yours" and "does not exist" look 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 
 from .errors import NotFound
-
-if TYPE_CHECKING:
-    from .models import User
+from .models import Location, User
 
 M = TypeVar("M", bound=models.Model)
 
@@ -66,6 +64,4 @@ def get_scoped(qs_or_model: models.QuerySet[M] | type[M], user: User, **lookup: 
 
 
 def visible_locations(user: User) -> models.QuerySet[Any]:
-    from .models import Location
-
     return scope_queryset(Location.objects.filter(is_active=True), user)

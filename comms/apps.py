@@ -17,8 +17,8 @@ class CommsConfig(AppConfig):
 
     def ready(self) -> None:
         from clinic.models import Role
-        from clinic.realtime import stream_register
-        from clinic.views.portal import NavItem, nav_register
+        from clinic.portal.registry import NavItem, nav_register
+        from clinic.realtime.registry import stream_register
         from comms.gmail import tasks as gmail_tasks  # noqa: F401 - defines the Celery tasks
         from comms.gmail.permissions import can_use_email
         from comms.gmail.selectors import email_timeline_source

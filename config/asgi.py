@@ -1,6 +1,6 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels.
 
-Sockets pass an origin check and the session + OTP check in clinic.realtime before any
+Sockets pass an origin check and the session + OTP check in clinic.realtime.socket_auth before any
 consumer sees them; the one exception is the guided patient tablet's socket, which has no staff
 session and passes the origin check and its device-token check instead
 (patients/guided/socket_auth.py).
@@ -15,7 +15,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from clinic.realtime import realtime_stack  # noqa: E402
+from clinic.realtime.socket_auth import realtime_stack  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from patients.guided.socket_auth import DEVICE_SOCKET_PREFIX, device_socket_app  # noqa: E402
 

@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 
 from clinic.admin_site import admin_login_redirect, admin_view_on_site_disabled
-from clinic.views import auth as auth_views
-from clinic.views.health import healthz
+from clinic.auth import views as auth_views
+from clinic.portal.health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -22,7 +22,7 @@ urlpatterns = [
     path("", include("clinic.urls")),
 ]
 
-handler400 = "clinic.views.errors.bad_request"
-handler403 = "clinic.views.errors.permission_denied"
-handler404 = "clinic.views.errors.page_not_found"
-handler500 = "clinic.views.errors.server_error"
+handler400 = "clinic.portal.errors.bad_request"
+handler403 = "clinic.portal.errors.permission_denied"
+handler404 = "clinic.portal.errors.page_not_found"
+handler500 = "clinic.portal.errors.server_error"

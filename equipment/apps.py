@@ -12,7 +12,7 @@ class EquipmentConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from clinic.views.portal import NavItem, nav_register
+        from clinic.portal.registry import NavItem, nav_register
         from equipment.stock import handlers  # noqa: F401  (registers the outbox reactions)
         from equipment.stock.permissions import STOCK_ROLES
 

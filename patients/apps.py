@@ -16,7 +16,7 @@ class PatientsConfig(AppConfig):
 
     def ready(self) -> None:
         from clinic.models import Role
-        from clinic.views.portal import NavItem, nav_register
+        from clinic.portal.registry import NavItem, nav_register
         from patients.bulk.exports import register_file_access as register_export_access
         from patients.documents.services import register_file_access
         from patients.record.tabs import RecordTab, record_tab_register

@@ -11,7 +11,7 @@ class SchedulingConfig(AppConfig):
         """Every registration of scheduling: outbox handlers, the calendar stream, nav entries,
         the patient record's Appointments tab and the comms timeline source."""
         from clinic.models import Role
-        from clinic.views.portal import NavItem, nav_register
+        from clinic.portal.registry import NavItem, nav_register
         from comms.messaging.timeline import timeline_source_register
         from patients.record.tabs import RecordTab, record_tab_register
         from scheduling.booking import handlers as booking_handlers  # noqa: F401

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from clinic.errors import ApplicationError
 from clinic.models import Role
-from clinic.services.users import user_create
+from clinic.organization.services import user_create
 from patients.models import Patient
 from scheduling.availability.services import (
     availability_exceptions_set,

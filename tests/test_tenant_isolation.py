@@ -25,8 +25,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.exceptions import NoReverseMatch
 from django.urls.resolvers import RoutePattern
 
+from clinic.audit.services import audit_record
 from clinic.models import AuditEvent, Notification, OutboxEvent, Role
-from clinic.services.audit import audit_record
 from clinic.tests.factories import LocationFactory, MembershipFactory, staff_user
 from conftest import sign_in
 from patients.guided.socket_auth import DEVICE_COOKIE, DEVICE_SOCKET_PREFIX, device_socket_path

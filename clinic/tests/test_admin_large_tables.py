@@ -4,8 +4,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from clinic.admin import BoundedCountPaginator
+from clinic.audit.services import audit_record
 from clinic.models import AuditEvent, Role
-from clinic.services.audit import audit_record
 
 
 def test_the_paginator_counts_no_further_than_its_bound(make_staff, monkeypatch):

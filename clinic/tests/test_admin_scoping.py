@@ -11,6 +11,7 @@ from django.urls import NoReverseMatch, reverse
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from clinic.audit.services import audit_record
 from clinic.models import (
     AuditEvent,
     EventHandled,
@@ -22,7 +23,6 @@ from clinic.models import (
     Role,
     User,
 )
-from clinic.services.audit import audit_record
 from clinic.tests.factories import LocationFactory, UserFactory, staff_user
 
 THEIR_MARKERS = [

@@ -7,7 +7,7 @@ import uuid
 from django.test import Client
 
 from clinic.models import Notification, Role
-from clinic.services.notifications import notification_send
+from clinic.notifications.services import notification_send
 from clinic.tests.factories import LocationFactory
 
 

@@ -23,8 +23,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 from django.utils import timezone
 
+from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError, NotFound
-from clinic.services.audit import audit_record
 from comms.gmail.client import (
     SCOPES,
     GmailNotAuthorized,

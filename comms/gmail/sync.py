@@ -31,8 +31,8 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.services.audit import audit_record
-from clinic.services.notifications import notification_send
+from clinic.audit.services import audit_record
+from clinic.notifications.services import notification_send
 from comms.gmail.client import (
     GmailRefused,
     ParsedMessage,

@@ -23,10 +23,10 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from clinic.audit.services import audit_access, audit_record
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
 from clinic.models import User
-from clinic.services.audit import audit_access, audit_record
 from clinic.tenancy import get_scoped
 from clinic.web import actor, form_submit
 from comms.gmail import services

@@ -9,9 +9,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError, NotFound
-from clinic.services.audit import audit_record
-from clinic.services.events import event_record
+from clinic.events.services import event_record
 from comms.messaging.permissions import can_message_patient, can_use_unassigned
 from comms.messaging.services import conversation_for_patient
 from comms.messaging.stream import comms_publish

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from clinic.events.services import event_handler
 from clinic.models import OutboxEvent
-from clinic.realtime import broadcast, stream_bump
-from clinic.services.events import event_handler
+from clinic.realtime.services import broadcast, stream_bump
 from comms.messaging.stream import STREAM, comms_group, comms_stream_key
 
 

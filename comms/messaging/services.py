@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 
+from clinic.audit.services import audit_record
 from clinic.errors import NotFound
 from clinic.phones import phone_or_none
-from clinic.services.audit import audit_record
 from comms.errors import MessageRefused, TemplateInvalid
 from comms.messaging.preferences import preference_for
 from comms.messaging.rendering import (

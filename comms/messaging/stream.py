@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from clinic.realtime import group_name, stream_bump, stream_version
-from clinic.services.events import event_record
+from clinic.events.services import event_record
+from clinic.realtime.services import group_name, stream_bump, stream_version
 
 if TYPE_CHECKING:
     from clinic.models import User

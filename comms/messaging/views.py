@@ -16,10 +16,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from clinic.audit.services import audit_access, audit_record
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
 from clinic.models import User
-from clinic.services.audit import audit_access, audit_record
 from clinic.web import actor, form_submit
 from comms.messaging import conversations as conversation_services
 from comms.messaging import services

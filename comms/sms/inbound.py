@@ -18,11 +18,11 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from clinic.audit.services import audit_record
+from clinic.events.services import event_record
 from clinic.models import Membership, Role
+from clinic.notifications.services import notification_send
 from clinic.phones import phone_or_none
-from clinic.services.audit import audit_record
-from clinic.services.events import event_record
-from clinic.services.notifications import notification_send
 from comms.messaging.preferences import preference_opt_out
 from comms.messaging.stream import comms_publish
 from comms.models import (

@@ -19,9 +19,9 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from twilio.request_validator import RequestValidator
 
+from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError
 from clinic.models import Organization
-from clinic.services.audit import audit_record
 from comms.models import CommsSettings, Gateway
 from comms.sms.gateway import twilio_credentials
 from comms.sms.inbound import sms_receive, sms_status_update

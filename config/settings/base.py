@@ -56,7 +56,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "clinic.history.HistoryContextMiddleware",
+    "clinic.audit.history.HistoryContextMiddleware",
     "clinic.middleware.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -79,7 +79,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "clinic.context_processors.portal",
-                "clinic.views.portal.navigation",
+                "clinic.portal.views.navigation",
             ],
         },
     },
@@ -165,7 +165,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 0, "socket_connect_timeout": 2}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
-    "outbox-sweep": {"task": "clinic.tasks.outbox_sweep", "schedule": 15.0},
+    "outbox-sweep": {"task": "clinic.events.tasks.outbox_sweep", "schedule": 15.0},
     "authorizations-warn-expiring": {
         "task": "patients.authorizations_warn_expiring_task",
         "schedule": crontab(hour=7, minute=0),
@@ -224,7 +224,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "email"
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "clinic.views.auth.lockout_response"
+AXES_LOCKOUT_CALLABLE = "clinic.auth.views.lockout_response"
 AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0)
 # axes and the audit log must agree on who the client is (and trust only PROXY_COUNT hops).
 AXES_CLIENT_IP_CALLABLE = "clinic.middleware.client_ip"
@@ -244,7 +244,7 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-CSRF_FAILURE_VIEW = "clinic.views.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "clinic.portal.errors.csrf_failure"
 
 # ---------------------------------------------------------------- security headers
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -278,7 +278,7 @@ STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static" / "dist"]
 MEDIA_ROOT = BASE_DIR / "var" / "media"
 # Uploaded files are never served by URL: no MEDIA_URL route exists, they leave only through
-# signed /files/<token> links (clinic.files). Kept readable by the app's own user only.
+# signed /files/<token> links (clinic.files.services). Kept readable by the app's own user only.
 FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 FILE_UPLOAD_MAX_BYTES = env.int("FILE_UPLOAD_MAX_BYTES", default=25 * 1024 * 1024)

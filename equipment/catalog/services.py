@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 
+from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError, PermissionDenied
-from clinic.services.audit import audit_record
 
 from .models import HCPCS_PATTERN, Item, ItemKind
 from .permissions import can_manage_catalog

@@ -6,9 +6,9 @@ from __future__ import annotations
 from django.db.models import Q
 from django.urls import reverse
 
+from clinic.events.services import event_handler
 from clinic.models import OutboxEvent, Role, User
-from clinic.services.events import event_handler
-from clinic.services.notifications import notification_send
+from clinic.notifications.services import notification_send
 
 from .models import StockBalance
 from .services import LOW_STOCK_EVENT

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connection, transaction
 
+from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError, Conflict, PermissionDenied
-from clinic.services.audit import audit_record
-from clinic.services.events import event_record
+from clinic.events.services import event_record
 from equipment.catalog.models import Item
 
 from .models import (

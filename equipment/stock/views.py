@@ -19,10 +19,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from clinic.audit.services import audit_access
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError, NotFound
 from clinic.models import Location
-from clinic.services.audit import audit_access
 from clinic.tenancy import visible_locations
 from clinic.web import actor, form_submit
 from patients.record.selectors import patients_visible_to

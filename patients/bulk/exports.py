@@ -5,7 +5,7 @@ in the task's arguments or the audit row) and, after commit, hands the export id
 ``patient_export_run`` (the task) writes the filtered list, as the person who asked sees it,
 to a temporary file, records its progress every ``PROGRESS_EVERY`` rows for the page to poll,
 then keeps the file in the default storage under a random name. The file is downloaded through
-a signed, audited ``/files/`` link (``clinic.files``), only by the ADMIN who asked.
+a signed, audited ``/files/`` link (``clinic.files.services``), only by the ADMIN who asked.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from django.db import transaction
 from django.http import QueryDict
 from django.utils import timezone
 
+from clinic.audit.services import audit_record
 from clinic.errors import NotFound, PermissionDenied
-from clinic.files import Kind, file_access_register, file_store
+from clinic.files.registry import file_access_register
+from clinic.files.services import Kind, file_store
 from clinic.models import User
-from clinic.services.audit import audit_record
 from clinic.tenancy import scope_queryset
 from patients.bulk.services import can_export_patients, patients_export_audit, patients_export_rows
 from patients.models import ExportState, PatientExport

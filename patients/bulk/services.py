@@ -28,10 +28,10 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import QuerySet
 
+from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError
 from clinic.models import Location, Role
 from clinic.phones import phone_normalize
-from clinic.services.audit import audit_record
 from clinic.tenancy import scope_queryset
 from patients.models import Patient, Sex, normalize_name
 from patients.record.services import mrn_generate, patient_fields_clean

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError, NotFound
-from clinic.files import Kind, download_link
+from clinic.files.services import Kind, download_link
 from clinic.web import actor
 from patients.bulk import exports as csv_exports
 from patients.bulk import services as csv_io

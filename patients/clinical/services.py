@@ -16,9 +16,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from clinic.audit.services import audit_record
 from clinic.crypto import lookup_hash
 from clinic.errors import ApplicationError, Conflict
-from clinic.services.audit import audit_record
 from patients.models import (
     ICD10_PATTERN,
     Diagnosis,

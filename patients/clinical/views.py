@@ -17,10 +17,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from clinic.audit.services import audit_access, audit_record
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
 from clinic.models import User
-from clinic.services.audit import audit_access, audit_record
 from clinic.tenancy import scope_queryset
 from clinic.web import actor, form_apply_error, form_submit
 from patients.clinical import services

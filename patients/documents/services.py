@@ -1,6 +1,6 @@
 """Writes of patient documents: upload (several files at once), new versions, text extraction.
 
-Every file is judged by its content (``clinic.files.file_validate``) before anything is
+Every file is judged by its content (``clinic.files.services.file_validate``) before anything is
 written, so one refused file refuses the whole upload. Rows and their audit entries are written
 in one transaction; text extraction of PDFs runs afterwards in Celery
 (``patients.documents.tasks.document_text_extract``), enqueued only once the rows are committed.
@@ -24,9 +24,10 @@ from django.utils import timezone
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
+from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError, NotFound
-from clinic.files import Kind, StoredFile, file_access_register, file_store, file_validate
-from clinic.services.audit import audit_record
+from clinic.files.registry import file_access_register
+from clinic.files.services import Kind, StoredFile, file_store, file_validate
 from patients.clinical.permissions import can_edit_insurance
 from patients.documents.permissions import can_upload_documents
 from patients.documents.selectors import document_version_get_visible

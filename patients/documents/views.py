@@ -16,11 +16,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from clinic.audit.services import audit_access, audit_record
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
-from clinic.files import Kind, download_link
+from clinic.files.services import Kind, download_link
 from clinic.models import User
-from clinic.services.audit import audit_access, audit_record
 from clinic.web import actor, form_apply_error
 from patients.documents import services
 from patients.documents.forms import DocumentSearchForm, DocumentUploadForm, DocumentVersionForm

@@ -15,7 +15,7 @@ class GuidedConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from clinic.views.portal import NavItem, nav_register
+        from clinic.portal.registry import NavItem, nav_register
 
         from .permissions import NAV_ROLES, can_use_guided
 

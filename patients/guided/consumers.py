@@ -23,8 +23,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from clinic.errors import NotFound
-from clinic.realtime import SESSION_CHECK, user_group
-from clinic.socket_auth import REFUSED_CLOSE_CODE, session_still_valid
+from clinic.realtime.services import SESSION_CHECK, user_group
+from clinic.realtime.socket_auth import REFUSED_CLOSE_CODE, session_still_valid
 
 from . import protocol, services
 from .models import DeviceToken, SessionStatus

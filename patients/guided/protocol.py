@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clinic.errors import ApplicationError
-from clinic.realtime import group_name
+from clinic.realtime.services import group_name
 from patients.models import Payer
 
 from .consents import consent_sha256

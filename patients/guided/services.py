@@ -15,10 +15,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from clinic.audit.services import audit_record
 from clinic.crypto import lookup_hash
 from clinic.errors import ApplicationError, NotFound, PermissionDenied
-from clinic.files import Kind, file_store, file_validate
-from clinic.services.audit import audit_record
+from clinic.files.services import Kind, file_store, file_validate
 from clinic.tenancy import get_scoped
 from patients.clinical.services import insurance_policy_add, insurance_policy_update
 from patients.documents.services import document_upload

@@ -17,7 +17,7 @@ from reportlab.lib.units import inch
 from reportlab.lib.utils import ImageReader, simpleSplit
 from reportlab.pdfgen import canvas
 
-from clinic.files import Kind, file_store
+from clinic.files.services import Kind, file_store
 
 from .consents import consent_sha256
 from .models import Signature

@@ -15,8 +15,8 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.http.cookie import parse_cookie
 
-from clinic.services.audit import audit_record
-from clinic.socket_auth import REFUSED_CLOSE_CODE, origin_allowed, socket_request_context
+from clinic.audit.services import audit_record
+from clinic.realtime.socket_auth import REFUSED_CLOSE_CODE, origin_allowed, socket_request_context
 
 from .consumers import PatientConsumer
 from .services import device_from_token

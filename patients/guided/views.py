@@ -30,12 +30,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from clinic.audit.services import audit_access
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError, NotFound
-from clinic.files import Kind
+from clinic.files.services import Kind
 from clinic.middleware import client_ip
 from clinic.models import Location, User
-from clinic.services.audit import audit_access
 from clinic.tenancy import get_scoped, visible_locations
 from patients.models import Patient
 from patients.record.selectors import patient_get_visible

@@ -2,8 +2,8 @@
 
 A document is never hard-deleted (``entered_in_error`` marks a mistake); each upload of a new
 file is a new ``DocumentVersion`` and the old ones stay. Versions hold where the file is kept
-(a random storage name from ``clinic.files.file_store``), what it is by content, and, for PDFs,
-the text inside it with a full-text search vector filled by a Celery task.
+(a random storage name from ``clinic.files.services.file_store``), what it is by content, and,
+for PDFs, the text inside it with a full-text search vector filled by a Celery task.
 
 Re-exported by ``patients.models``.
 Writes go through ``patients.documents.services``.
@@ -19,7 +19,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 
-from clinic.files import Kind
+from clinic.files.services import Kind
 from clinic.models import Organization
 from clinic.models.base import PublicIdModel
 
@@ -127,7 +127,7 @@ class DocumentVersion(PublicIdModel):
     storage_name = models.CharField(max_length=255, editable=False)
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
-    kind = models.CharField(max_length=10)  # clinic.files.Kind
+    kind = models.CharField(max_length=10)  # clinic.files.services.Kind
     content_type = models.CharField(max_length=50)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

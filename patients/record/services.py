@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 
+from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError, Conflict
+from clinic.events.services import event_record
 from clinic.phones import phone_normalize
-from clinic.services.audit import audit_record
-from clinic.services.events import event_record
 from patients.models import (
     Patient,
     PatientAssignment,

@@ -20,11 +20,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from clinic.audit.selectors import history_for
+from clinic.audit.services import audit_access, audit_record
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
 from clinic.phones import phone_normalize
-from clinic.selectors import history_for
-from clinic.services.audit import audit_access, audit_record
 from clinic.tenancy import get_scoped
 from clinic.web import actor, form_apply_error, form_submit
 from patients.models import Patient, PatientNote, PatientStatusChange, Physician

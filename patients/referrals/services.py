@@ -17,10 +17,10 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError, PermissionDenied
 from clinic.models import Membership, Role, User
-from clinic.services.audit import audit_record
-from clinic.services.notifications import notification_send
+from clinic.notifications.services import notification_send
 from patients.models import (
     WARNING_DAYS,
     Authorization,

@@ -21,9 +21,9 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError
 from clinic.models import Membership, Role
-from clinic.services.audit import audit_record
 from scheduling.models import (
     ACTIVE_STATES,
     Appointment,

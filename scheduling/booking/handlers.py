@@ -7,8 +7,8 @@ app's lifecycle rule), as the user who booked.
 
 from __future__ import annotations
 
+from clinic.events.services import event_handler
 from clinic.models import OutboxEvent, User
-from clinic.services.events import event_handler
 from patients.record.services import patient_status_advance_from_event
 from scheduling.models import Appointment
 

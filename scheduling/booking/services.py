@@ -21,9 +21,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError, Conflict
-from clinic.services.audit import audit_record
-from clinic.services.events import event_record
+from clinic.events.services import event_record
 from patients.record.services import patient_assignment_add
 from scheduling.availability.services import (
     Slot,

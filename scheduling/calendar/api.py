@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 from clinic.api import staff
 from clinic.errors import ApplicationError, NotFound, PermissionDenied
 from clinic.models import User
-from clinic.realtime import stream_version
+from clinic.realtime.services import stream_version
 from clinic.tenancy import get_scoped, scope_queryset
 from patients.record.permissions import full_access_location_ids
 from scheduling.booking import services

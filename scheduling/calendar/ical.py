@@ -22,9 +22,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from clinic.audit.services import audit_record
 from clinic.decorators import staff_required
 from clinic.models import User
-from clinic.services.audit import audit_record
 from scheduling.models import Appointment, AppointmentState, TechnicianProfile
 from scheduling.permissions import is_technician
 

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
+from clinic.events.services import event_handler
 from clinic.models import Location, OutboxEvent
-from clinic.realtime import broadcast, group_name, stream_bump, stream_register, stream_version
-from clinic.services.events import event_handler
+from clinic.realtime.registry import stream_register
+from clinic.realtime.services import broadcast, group_name, stream_bump, stream_version
 from scheduling.permissions import calendar_location
 
 if TYPE_CHECKING:

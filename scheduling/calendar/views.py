@@ -21,10 +21,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from clinic.audit.services import audit_access
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
 from clinic.models import Location, User
-from clinic.services.audit import audit_access
 from clinic.tenancy import get_scoped, scope_queryset
 from clinic.web import actor
 from patients.record.permissions import access_level, can_see_section

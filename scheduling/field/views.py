@@ -22,10 +22,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from clinic.audit.services import audit_access
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
 from clinic.models import User
-from clinic.services.audit import audit_access
 from clinic.tenancy import scope_queryset
 from clinic.web import actor
 from scheduling.availability.services import (

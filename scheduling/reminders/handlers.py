@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from clinic.events.services import event_handler
 from clinic.models import OutboxEvent
-from clinic.services.events import event_handler
 from comms.models import Message
 from scheduling.booking.services import appointment_confirm
 from scheduling.models import ACTIVE_STATES, Appointment, Reminder

@@ -23,8 +23,8 @@ from dateutil import rrule as du
 from django.db import transaction
 from django.utils import timezone
 
+from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError, Conflict
-from clinic.services.audit import audit_record
 from scheduling.availability.services import fmt_day, zone_of
 from scheduling.booking.services import (
     UNCHANGED,

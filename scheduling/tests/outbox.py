@@ -6,8 +6,8 @@ import threading
 
 from django.db import connections
 
+from clinic.events.services import event_dispatch
 from clinic.models import OutboxEvent
-from clinic.services.events import event_dispatch
 
 
 def events_dispatch() -> int:

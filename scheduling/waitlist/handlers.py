@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime
 
+from clinic.events.services import event_handler
 from clinic.models import OutboxEvent, User
-from clinic.services.events import event_handler
 from scheduling.models import Appointment, Room
 from scheduling.waitlist.services import FreedSlot, waitlist_slot_freed
 

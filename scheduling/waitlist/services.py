@@ -19,8 +19,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError, Conflict
-from clinic.services.audit import audit_record
 from comms.errors import MessageRefused
 from comms.messaging.services import message_send
 from scheduling.availability.services import fmt_day, fmt_time, zone_of

@@ -21,9 +21,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from clinic.audit.services import audit_access
 from clinic.errors import ApplicationError
 from clinic.models import Location, User
-from clinic.services.audit import audit_access
 from clinic.tenancy import get_scoped
 from clinic.web import actor, form_submit
 from patients.models import Patient

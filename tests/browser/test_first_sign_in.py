@@ -12,7 +12,7 @@ import pytest
 from django_otp.oath import totp
 
 from clinic.models import AuditEvent, Role
-from clinic.services.notifications import notification_send
+from clinic.notifications.services import notification_send
 from clinic.tests.factories import DEFAULT_PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

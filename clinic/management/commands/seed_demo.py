@@ -19,11 +19,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError
 from clinic.models import Location, Membership, Organization, Role, User
-from clinic.services.audit import audit_record
-from clinic.services.locations import location_create
-from clinic.services.users import membership_add, user_create
+from clinic.notifications.services import notification_send
+from clinic.organization.services import location_create, membership_add, user_create
 
 DEMO_SLUG = "brightwater"
 DEMO_NAME = "Brightwater Sleep & Respiratory"
@@ -191,10 +191,6 @@ class Command(BaseCommand):
         return org
 
     def _welcome(self, users: dict[str, User]) -> None:
-        try:
-            from clinic.services.notifications import notification_send
-        except ImportError:
-            return
         for role, user in users.items():
             title, body = WELCOME[role]
             notification_send(actor=None, recipient=user, kind="welcome", title=title, body=body)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from clinic.events.services import event_dispatch
 from clinic.models import Notification, OutboxEvent, Role
-from clinic.services.events import event_dispatch
 from clinic.tests.factories import LocationFactory, staff_user
 from equipment.stock.services import (
     LOW_STOCK_EVENT,

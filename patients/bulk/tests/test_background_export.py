@@ -12,10 +12,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, reverse
 
-from clinic.middleware import SESSION_LAST_SEEN
+from clinic.auth.sessions import SESSION_LAST_SEEN
+from clinic.auth.tests.test_sessions import move_back
 from clinic.models import AuditEvent, Role
 from clinic.tests.conftest import wait_until
-from clinic.tests.test_auth_sessions import move_back
 from patients.bulk import exports as csv_exports
 from patients.models import ExportState, PatientExport, PatientStatus
 from patients.tests.factories import PatientFactory

@@ -7,8 +7,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from clinic.auth.services import _PASSIVE_PATHS
 from clinic.models import AuditEvent, Role
-from clinic.services.auth import _PASSIVE_PATHS
 from clinic.tests.factories import LocationFactory
 from patients.bulk import services as csv_io
 from patients.bulk import views as csv_views

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from clinic.files.tests.test_s3 import fetch_loopback
 from clinic.models import AuditEvent, Role
 from clinic.tests.conftest import moto_s3_endpoint, s3_storage  # noqa: F401 - fixtures
-from clinic.tests.test_files_s3 import fetch_loopback
 from patients.documents.selectors import documents_search
 from patients.documents.services import document_upload, document_version_text_extract
 from patients.documents.tests.factories import pdf_bytes, pdf_upload

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from clinic.history import history_context
+from clinic.audit.history import history_context
 from clinic.models import AuditEvent, Role
 from clinic.tests.factories import LocationFactory, MembershipFactory
 from patients.models import Patient, PatientFlag, PatientNote, PatientStatus, PatientStatusChange

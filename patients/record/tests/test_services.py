@@ -124,7 +124,7 @@ def test_update_cannot_touch_status(employee, location):
 
 
 def test_update_is_kept_in_change_history(employee, location):
-    from clinic.selectors import history_for
+    from clinic.audit.selectors import history_for
 
     patient = register(employee, location)
     services.patient_update(actor=employee, patient=patient, city="Austin")

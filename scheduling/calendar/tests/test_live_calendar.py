@@ -11,8 +11,8 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import transaction
 
+from clinic.events.services import event_dispatch, event_record
 from clinic.models import OutboxEvent, Role
-from clinic.services.events import event_dispatch, event_record
 from clinic.tests.conftest import celery_queue, celery_worker, session_cookie_headers  # noqa: F401
 from clinic.tests.factories import LocationFactory
 from config.asgi import application
@@ -119,7 +119,7 @@ async def test_a_lost_message_is_a_gap_and_a_snapshot_request_recovers(scene):
 
     # The lost one's handler runs with the broadcast swallowed, as a dropped message would be.
     def dispatch_without_broadcast(event_id):
-        from clinic.services.events import event_apply_handler, handlers_for
+        from clinic.events.services import event_apply_handler, handlers_for
 
         event = OutboxEvent.objects.get(pk=event_id)
         with transaction.atomic():

@@ -10,8 +10,8 @@ import pytest
 from django.db import connections, transaction
 from django.utils import timezone
 
+from clinic.events.services import event_dispatch, event_record
 from clinic.models import OutboxEvent, Role
-from clinic.services.events import event_dispatch, event_record
 from clinic.tests.conftest import wait_until
 from clinic.tests.factories import staff_user
 from comms.models import Message

@@ -1,1 +1,0 @@
-"""Portal forms: input shape and field-level messages; rules live in services."""

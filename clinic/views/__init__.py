@@ -1,1 +1,0 @@
-"""Portal views of the clinic core, one module per area."""
