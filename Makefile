@@ -41,6 +41,7 @@ check: setup
 	$(VENV)/bin/mypy .
 	$(PY) -m config.devservices up >/dev/null
 	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m config.importcheck
 
 bench: setup
 	$(PY) -m config.devservices up

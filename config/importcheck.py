@@ -44,8 +44,8 @@ class Module:
     problems: list[str] = field(default_factory=list)
 
 
-def module_name(path: Path) -> tuple[str, bool]:
-    rel = path.relative_to(ROOT).with_suffix("")
+def module_name(path: Path, root: Path = ROOT) -> tuple[str, bool]:
+    rel = path.relative_to(root).with_suffix("")
     parts = list(rel.parts)
     is_package = parts[-1] == "__init__"
     if is_package:
@@ -53,16 +53,17 @@ def module_name(path: Path) -> tuple[str, bool]:
     return ".".join(parts), is_package
 
 
-def source_files() -> Iterator[Path]:
+def source_files(root: Path = ROOT) -> Iterator[Path]:
     for package in PACKAGES:
-        base = ROOT / package
+        base = root / package
         if not base.is_dir():
             continue
         for path in sorted(base.rglob("*.py")):
             if "migrations" in path.parts or "node_modules" in path.parts:
                 continue
             yield path
-    yield ROOT / "conftest.py"
+    if (root / "conftest.py").exists():
+        yield root / "conftest.py"
 
 
 def is_exempt(name: str) -> bool:
@@ -114,9 +115,9 @@ def resolve(module: Module, node: ast.ImportFrom) -> str:
     return ".".join([*base, node.module] if node.module else base)
 
 
-def scan(known: dict[str, Module]) -> None:
+def scan(known: dict[str, Module], root: Path = ROOT) -> None:
     for module in known.values():
-        lines = module.path.read_text().splitlines()
+        lines = (root / module.path).read_text().splitlines()
         tree = ast.parse("\n".join(lines), filename=str(module.path))
         exempt = is_exempt(module.name)
         for node, in_function, type_only in _walk(tree, False, False):
@@ -140,7 +141,7 @@ def scan(known: dict[str, Module]) -> None:
                     and not imported_name.startswith("__")
                 ):
                     module.problems.append(
-                        f"{module.path.relative_to(ROOT)}:{node.lineno}: private name "
+                        f"{module.path}:{node.lineno}: private name "
                         f"{imported_name} imported from {target}"
                     )
                 if (
@@ -151,7 +152,7 @@ def scan(known: dict[str, Module]) -> None:
                 ):
                     reported.add(target)
                     module.problems.append(
-                        f"{module.path.relative_to(ROOT)}:{node.lineno}: import of {target} inside "
+                        f"{module.path}:{node.lineno}: import of {target} inside "
                         f"a function (move it to the top, or say why: '{REASON_MARK} ...')"
                     )
                 if type_only or in_function:
@@ -232,7 +233,7 @@ def app_cycles(known: dict[str, Module]) -> list[str]:
         for target, line in module.imports.items():
             other = target.split(".")[0]
             if other != app and other not in {"config"} and app not in {"config"}:
-                edges.setdefault((app, other), f"{module.path.relative_to(ROOT)}:{line}")
+                edges.setdefault((app, other), f"{module.path}:{line}")
     problems = []
     for (a, b), where in sorted(edges.items()):
         if (b, a) in edges and a < b:
@@ -244,12 +245,13 @@ def app_cycles(known: dict[str, Module]) -> list[str]:
     return problems
 
 
-def main() -> int:
+def problems_in(root: Path = ROOT) -> tuple[list[str], dict[str, Module]]:
+    """Every broken rule in the tree under ``root``, and the modules read."""
     known: dict[str, Module] = {}
-    for path in source_files():
-        name, is_package = module_name(path)
-        known[name] = Module(name=name, path=path, is_package=is_package)
-    scan(known)
+    for path in source_files(root):
+        name, is_package = module_name(path, root)
+        known[name] = Module(name=name, path=path.relative_to(root), is_package=is_package)
+    scan(known, root)
     problems = [p for m in known.values() for p in m.problems]
     for component in cycles(known):
         detail = ", ".join(
@@ -257,6 +259,11 @@ def main() -> int:
         )
         problems.append(f"import cycle between {len(component)} modules: {detail}")
     problems.extend(app_cycles(known))
+    return problems, known
+
+
+def main() -> int:
+    problems, known = problems_in()
     for problem in problems:
         print(problem)
     if problems:

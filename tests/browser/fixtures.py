@@ -114,8 +114,28 @@ def browser(_chromium: _Chromium, transactional_db: None) -> Iterator[Any]:
         try:
             for context in list(instance.contexts):
                 context.close()
+            _servers_drain()
         finally:
             _chromium.park()
+
+
+# Live servers the current test used: after its pages close, a socket handshake they sent may
+# still be in the server (a refused one writes an audit row). One request through the same
+# server's database thread runs after that work, so it lands before the table flush, not in
+# the next test.
+_servers_in_use: set[str] = set()
+
+
+def _servers_drain() -> None:
+    from urllib.error import HTTPError
+    from urllib.request import urlopen
+
+    while _servers_in_use:
+        try:
+            with urlopen(_servers_in_use.pop() + "/healthz", timeout=30) as response:  # noqa: S310
+                response.read()
+        except HTTPError:  # 503 "degraded" is an answer too: the request went through
+            pass
 
 
 # ---------------------------------------------------------------- the live ASGI server
@@ -244,6 +264,7 @@ def live_asgi(
     patched = _patched_attributes(request)
     state = repr((database, overrides, patched))
     server = _live_servers.get(database, state, shared=not overrides and not patched)
+    _servers_in_use.add(server.url)
     return server.url
 
 

@@ -29,7 +29,7 @@ from config.asgi import application
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PATH = "/ws/portal/"
-WAIT = 10  # seconds; only keeps a broken test from hanging
+WAIT = 30  # seconds; only keeps a broken test from hanging (a lost task is re-sent in 25 s)
 
 
 def communicator(headers):
