@@ -12,15 +12,17 @@ class SchedulingConfig(AppConfig):
         the patient record's Appointments tab and the comms timeline source."""
         from clinic.models import Role
         from clinic.portal.registry import NavItem, nav_register
+        from clinic.realtime.registry import stream_register
         from comms.messaging.timeline import timeline_source_register
         from patients.record.tabs import RecordTab, record_tab_register
         from scheduling.booking import handlers as booking_handlers  # noqa: F401
         from scheduling.booking.timeline import appointments_timeline
-        from scheduling.calendar import realtime  # noqa: F401
+        from scheduling.calendar.realtime import STREAM, calendar_groups, calendar_snapshot
         from scheduling.permissions import can_book, can_use_calendar
         from scheduling.reminders import handlers as reminder_handlers  # noqa: F401
         from scheduling.waitlist import handlers as waitlist_handlers  # noqa: F401
 
+        stream_register(STREAM, snapshot=calendar_snapshot, groups=calendar_groups, keyed=True)
         staff_roles = frozenset({Role.ADMIN, Role.EMPLOYEE, Role.CLINICIAN})
         nav_register(
             NavItem(

@@ -15,7 +15,6 @@ from django.db import transaction
 
 from clinic.events.services import event_handler
 from clinic.models import Location, OutboxEvent
-from clinic.realtime.registry import stream_register
 from clinic.realtime.services import broadcast, group_name, stream_bump, stream_version
 from scheduling.permissions import calendar_location
 
@@ -59,9 +58,6 @@ def calendar_groups(user: User, key: str) -> list[str]:
 def calendar_snapshot(user: User, key: str) -> dict[str, Any]:
     location = _followed_location(user, key)
     return {"version": stream_version(calendar_stream_key(location.pk))}
-
-
-stream_register(STREAM, snapshot=calendar_snapshot, groups=calendar_groups, keyed=True)
 
 
 # ---------------------------------------------------------------- reactions to scheduling events
