@@ -274,6 +274,24 @@ def test_opt_out_keywords_opt_the_number_out(patient, word):
     assert AuditEvent.objects.filter(action="sms.opted_out").count() == 1
 
 
+# Full-width letters (an Asian phone keyboard), a zero-width space pasted in, and a trailing
+# ideographic full stop: the carrier and the patient both read STOP.
+@pytest.mark.parametrize(
+    ("body", "keyword"),
+    [
+        ("\uff33\uff34\uff2f\uff30", "STOP"),  # full-width STOP
+        ("\uff53\uff54\uff4f\uff50", "STOP"),  # full-width stop
+        ("S\u200bTOP", "STOP"),  # a zero-width space inside
+        ("\uff31\uff55\uff49\uff54\u3002", "QUIT"),  # full-width Quit, ideographic full stop
+    ],
+)
+def test_opt_out_keywords_are_matched_after_unicode_normalization(patient, body, keyword):
+    assert _inbound(patient, body).status_code == 200
+    pref = ContactPreference.objects.get(channel=Channel.SMS, address=PHONE)
+    assert pref.opted_out and pref.last_keyword == keyword
+    assert AuditEvent.objects.filter(action="sms.opted_out").count() == 1
+
+
 @pytest.mark.parametrize("word", ["START", "unstop"])
 def test_start_and_unstop_resubscribe(staff, patient, word, fake_twilio):
     assert _inbound(patient, "STOP", sid="SM" + "5" * 32).status_code == 200
