@@ -5,26 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, QueryDict
 
 from clinic import context
 from clinic.auth.services import session_expire_if_due
+from clinic.client_ip import client_ip
 from clinic.errors import ApplicationError
 from clinic.portal.errors import application_error, bad_request
 
 _REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The client's address, trusting only as many proxies as PROXY_COUNT says."""
-    proxies = getattr(settings, "AXES_IPWARE_PROXY_COUNT", 0)
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if proxies and forwarded:
-        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
-        if len(hops) >= proxies:
-            return hops[-proxies]
-    return request.META.get("REMOTE_ADDR") or None
 
 
 class RequestIdMiddleware:

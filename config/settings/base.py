@@ -225,9 +225,12 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "email"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "clinic.auth.views.lockout_response"
-AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0)
-# axes and the audit log must agree on who the client is (and trust only PROXY_COUNT hops).
-AXES_CLIENT_IP_CALLABLE = "clinic.middleware.client_ip"
+# Reverse proxies of ours in front of the web process (0: none, X-Forwarded-For is ignored).
+# The one place that reads it is clinic.client_ip; uvicorn runs with --no-proxy-headers so it
+# does not rewrite the client address from that header on its own.
+PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+# axes, the per-account limit and the audit log agree on who the client is.
+AXES_CLIENT_IP_CALLABLE = "clinic.client_ip.client_ip"
 AXES_VERBOSE = False
 
 OTP_TOTP_ISSUER = env("OTP_ISSUER", default="Tandem")

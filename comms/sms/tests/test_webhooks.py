@@ -117,7 +117,7 @@ def test_a_signature_for_another_url_or_account_is_refused(patient):
 
 
 def test_behind_a_proxy_the_public_url_is_rebuilt_from_forwarded_headers(patient, settings):
-    settings.AXES_IPWARE_PROXY_COUNT = 1
+    settings.PROXY_COUNT = 1
     params = {
         "AccountSid": ACCOUNT_SID,
         "MessageSid": "SM" + "2" * 32,
@@ -135,7 +135,7 @@ def test_behind_a_proxy_the_public_url_is_rebuilt_from_forwarded_headers(patient
     assert response.status_code == 200
     assert Message.objects.filter(direction="inbound").count() == 1
     # Without trusting a proxy, the same request does not verify.
-    settings.AXES_IPWARE_PROXY_COUNT = 0
+    settings.PROXY_COUNT = 0
     again = _post(
         _url(patient),
         dict(params, MessageSid="SM" + "3" * 32),
