@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.utils.cache import patch_cache_control
 
 from clinic import context
 from clinic.auth.services import session_expire_if_due
@@ -42,6 +43,23 @@ class RequestIdMiddleware:
         return response
 
 
+class NoStoreMiddleware:
+    """Every answer to a signed-in person, and every API answer, may hold patient data: no
+    browser cache, back-forward cache or shared proxy may keep a copy. The one place this is
+    set (views need not remember it); a view's own stricter header is kept."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        signed_in = user is not None and user.is_authenticated
+        if (signed_in or "/api/" in request.path) and not _says_no_store(response):
+            patch_cache_control(response, no_store=True, private=True)
+        return response
+
+
 class SessionLifetimeMiddleware:
     """Ends a signed-in session after IDLE_TIMEOUT_SECONDS without activity, or
     SESSION_ABSOLUTE_SECONDS after sign-in, whichever comes first."""
@@ -71,6 +89,10 @@ class RejectNullBytesMiddleware:
         ):
             return bad_request(request)
         return self.get_response(request)
+
+
+def _says_no_store(response: HttpResponse) -> bool:
+    return "no-store" in {d.strip().lower() for d in response.get("Cache-Control", "").split(",")}
 
 
 def _has_nul(data: QueryDict) -> bool:

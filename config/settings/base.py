@@ -55,6 +55,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Wraps everything below: even an expiry redirect or an error page is not stored.
+    "clinic.middleware.NoStoreMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "clinic.audit.history.HistoryContextMiddleware",
     "clinic.middleware.SessionLifetimeMiddleware",
