@@ -33,6 +33,13 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinic.audit.services import audit_record
 from clinic.auth.sessions import SESSION_AUTH_AT, SESSION_LAST_SEEN
+from clinic.auth.throttle import (
+    sign_in_limit,
+    throttle_clear,
+    throttle_fail,
+    throttle_wait,
+    wait_phrase,
+)
 from clinic.errors import ApplicationError
 from clinic.models import User
 from clinic.realtime.services import user_sessions_check
@@ -179,15 +186,33 @@ def _user_by_email(email: str) -> User | None:
 
 
 def sign_in_check_password(*, request: HttpRequest, email: str, password: str) -> User:
-    """The password step. Raises ``SignInRefused`` (code ``locked_out`` when axes says so).
+    """The password step. Raises ``SignInRefused`` (code ``locked_out`` when axes says so,
+    ``account_throttled`` while the account's own wait runs: clinic.auth.throttle).
 
     The audit row never holds the typed email; when it matches an account that account is
     the actor, so its organization sees the failure.
     """
+    wait = throttle_wait(limit=sign_in_limit(), subject=email)
+    if wait:
+        # The password is not checked during the wait: the right one does not get in either.
+        audit_record(
+            actor=_user_by_email(email),
+            action="auth.login_throttled",
+            details={"reason": "account_limit", "wait": wait},
+        )
+        raise SignInRefused(
+            f"Too many attempts for this account; try again in {wait_phrase(wait)}.",
+            code="account_throttled",
+            extra={"retry_after": wait},
+        )
     user = authenticate(request, email=email, password=password)
     if user is not None:
+        throttle_clear(limit=sign_in_limit(), subject=email)
         return user
     locked = bool(getattr(request, "axes_locked_out", False))
+    if not locked:
+        # The password was checked and wrong: it counts for the account, whatever the address.
+        throttle_fail(limit=sign_in_limit(), subject=email)
     # A refusal of an already locked-out pair is audited as ``auth.locked_out`` by
     # clinic.auth.signals; the password was never checked, so it is not a "bad password".
     if not (locked and axes_refused_while_locked(request)):
