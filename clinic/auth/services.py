@@ -34,6 +34,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from clinic.audit.services import audit_record
 from clinic.auth.sessions import SESSION_AUTH_AT, SESSION_LAST_SEEN
 from clinic.auth.throttle import (
+    current_password_limit,
     sign_in_limit,
     throttle_clear,
     throttle_fail,
@@ -507,6 +508,21 @@ def password_change(*, actor: User, current_password: str, new_password: str) ->
     The caller keeps its own session with ``update_session_auth_hash``.
     """
     refusal: PasswordRejected | None = None
+    limit, subject = current_password_limit(), f"user:{actor.pk}"
+    wait = throttle_wait(limit=limit, subject=subject)
+    if wait:
+        # Not checked during the wait: a stolen session cannot keep guessing.
+        message = f"Too many wrong passwords; try again in {wait_phrase(wait)}."
+        audit_record(
+            actor=actor,
+            action="auth.password_change_failed",
+            details={"reason": "throttled", "wait": wait},
+        )
+        raise PasswordRejected(
+            message,
+            code="throttled",
+            extra={"field": "current_password", "messages": [message], "retry_after": wait},
+        )
     with transaction.atomic():
         if not actor.check_password(current_password):
             audit_record(
@@ -514,6 +530,7 @@ def password_change(*, actor: User, current_password: str, new_password: str) ->
                 action="auth.password_change_failed",
                 details={"reason": "bad_current_password"},
             )
+            throttle_fail(limit=limit, subject=subject)
             refusal = PasswordRejected(
                 "Your current password is not correct.",
                 extra={
@@ -535,6 +552,7 @@ def password_change(*, actor: User, current_password: str, new_password: str) ->
                     extra={"field": "new_password1", "messages": list(exc.messages)},
                 )
             else:
+                throttle_clear(limit=limit, subject=subject)
                 actor.set_password(new_password)
                 actor.save(update_fields=["password"])
                 audit_record(actor=actor, action="auth.password_changed")

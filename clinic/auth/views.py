@@ -323,6 +323,10 @@ def account_password(request: HttpRequest) -> HttpResponse:
         except PasswordRejected as exc:
             for message in exc.extra.get("messages", [exc.message]):
                 form.add_error(exc.extra.get("field"), message)
+            if exc.code == "throttled":
+                page = render(request, "clinic/auth/password.html", {"form": form}, status=429)
+                page["Retry-After"] = str(exc.extra["retry_after"])
+                return page
         else:
             # Keeps this session; every other session's stored hash no longer matches.
             update_session_auth_hash(request, request.user)  # type: ignore[arg-type]

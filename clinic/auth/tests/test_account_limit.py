@@ -99,3 +99,47 @@ def test_an_unknown_email_is_slowed_down_the_same_way(db):
     assert WAIT_30 in response.content.decode()
     row = AuditEvent.objects.get(action="auth.login_throttled")
     assert row.actor_id is None and "nobody" not in str(row.details)
+
+
+# ---------------------------------------------------------------- the current-password check
+
+NEW_PASSWORD = "quiet lantern over harbour 42"
+WAIT_1_MINUTE = "Too many wrong passwords; try again in 1 minute."
+
+
+def change(client: Client, current: str):
+    data = {"current_password": current, "new_password1": NEW_PASSWORD}
+    return client.post("/account/password", {**data, "new_password2": NEW_PASSWORD})
+
+
+def test_guesses_at_the_current_password_are_limited(make_staff, signed_in):
+    user = make_staff()
+    client = signed_in(user)
+    guesses = settings.CURRENT_PASSWORD_FREE_FAILURES
+    statuses = [change(client, f"guess {n}").status_code for n in range(guesses)]
+    assert statuses == [400] * guesses
+
+    # The right password during the wait is not checked: nothing changes.
+    response = change(client, DEFAULT_PASSWORD)
+    assert response.status_code == 429
+    assert WAIT_1_MINUTE in response.content.decode()
+    user.refresh_from_db()
+    assert user.check_password(DEFAULT_PASSWORD)
+    reasons = list(
+        AuditEvent.objects.filter(actor=user, action="auth.password_change_failed")
+        .order_by("id")
+        .values_list("details__reason", flat=True)
+    )
+    assert reasons == ["bad_current_password"] * guesses + ["throttled"]
+
+    # Another session of the same person shares the count.
+    other = signed_in(user)
+    assert change(other, DEFAULT_PASSWORD).status_code == 429
+
+    # After the wait the right password works, and the count starts again.
+    _end_the_wait()
+    response = change(client, DEFAULT_PASSWORD)
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+    assert not AuthThrottle.objects.exists()
