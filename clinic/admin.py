@@ -52,6 +52,7 @@ from clinic import admin_site  # noqa: F401  (installs the OTP-only permission o
 from clinic.audit.services import audit_record
 from clinic.models import (
     AuditEvent,
+    AuthThrottle,
     EventHandled,
     Location,
     Membership,
@@ -384,6 +385,13 @@ class RealtimeStreamAdmin(SuperuserOnlyMixin, ReadOnlyTenantAdmin):
     # Stream keys carry ids of several kinds; no organization to scope them by.
     list_display = ["key", "version"]
     search_fields = ["key"]
+
+
+@admin.register(AuthThrottle)
+class AuthThrottleAdmin(SuperuserOnlyMixin, ReadOnlyTenantAdmin):
+    # Keyed by a hash of the email or user, never the address itself; no organization.
+    list_display = ["scope", "key", "failures", "last_failure_at", "blocked_until"]
+    list_filter = ["scope"]
 
 
 @admin.register(Notification)

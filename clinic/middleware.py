@@ -5,26 +5,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.utils.cache import patch_cache_control
 
 from clinic import context
 from clinic.auth.services import session_expire_if_due
+from clinic.client_ip import client_ip
 from clinic.errors import ApplicationError
 from clinic.portal.errors import application_error, bad_request
 
 _REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The client's address, trusting only as many proxies as PROXY_COUNT says."""
-    proxies = getattr(settings, "AXES_IPWARE_PROXY_COUNT", 0)
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if proxies and forwarded:
-        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
-        if len(hops) >= proxies:
-            return hops[-proxies]
-    return request.META.get("REMOTE_ADDR") or None
 
 
 class RequestIdMiddleware:
@@ -50,6 +40,23 @@ class RequestIdMiddleware:
         finally:
             context.reset(token)
         response["X-Request-ID"] = request_id
+        return response
+
+
+class NoStoreMiddleware:
+    """Every answer to a signed-in person, and every API answer, may hold patient data: no
+    browser cache, back-forward cache or shared proxy may keep a copy. The one place this is
+    set (views need not remember it); a view's own stricter header is kept."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        signed_in = user is not None and user.is_authenticated
+        if (signed_in or "/api/" in request.path) and not _says_no_store(response):
+            patch_cache_control(response, no_store=True, private=True)
         return response
 
 
@@ -82,6 +89,10 @@ class RejectNullBytesMiddleware:
         ):
             return bad_request(request)
         return self.get_response(request)
+
+
+def _says_no_store(response: HttpResponse) -> bool:
+    return "no-store" in {d.strip().lower() for d in response.get("Cache-Control", "").split(",")}
 
 
 def _has_nul(data: QueryDict) -> bool:

@@ -33,6 +33,14 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinic.audit.services import audit_record
 from clinic.auth.sessions import SESSION_AUTH_AT, SESSION_LAST_SEEN
+from clinic.auth.throttle import (
+    current_password_limit,
+    sign_in_limit,
+    throttle_clear,
+    throttle_fail,
+    throttle_wait,
+    wait_phrase,
+)
 from clinic.errors import ApplicationError
 from clinic.models import User
 from clinic.realtime.services import user_sessions_check
@@ -179,15 +187,33 @@ def _user_by_email(email: str) -> User | None:
 
 
 def sign_in_check_password(*, request: HttpRequest, email: str, password: str) -> User:
-    """The password step. Raises ``SignInRefused`` (code ``locked_out`` when axes says so).
+    """The password step. Raises ``SignInRefused`` (code ``locked_out`` when axes says so,
+    ``account_throttled`` while the account's own wait runs: clinic.auth.throttle).
 
     The audit row never holds the typed email; when it matches an account that account is
     the actor, so its organization sees the failure.
     """
+    wait = throttle_wait(limit=sign_in_limit(), subject=email)
+    if wait:
+        # The password is not checked during the wait: the right one does not get in either.
+        audit_record(
+            actor=_user_by_email(email),
+            action="auth.login_throttled",
+            details={"reason": "account_limit", "wait": wait},
+        )
+        raise SignInRefused(
+            f"Too many attempts for this account; try again in {wait_phrase(wait)}.",
+            code="account_throttled",
+            extra={"retry_after": wait},
+        )
     user = authenticate(request, email=email, password=password)
     if user is not None:
+        throttle_clear(limit=sign_in_limit(), subject=email)
         return user
     locked = bool(getattr(request, "axes_locked_out", False))
+    if not locked:
+        # The password was checked and wrong: it counts for the account, whatever the address.
+        throttle_fail(limit=sign_in_limit(), subject=email)
     # A refusal of an already locked-out pair is audited as ``auth.locked_out`` by
     # clinic.auth.signals; the password was never checked, so it is not a "bad password".
     if not (locked and axes_refused_while_locked(request)):
@@ -482,6 +508,21 @@ def password_change(*, actor: User, current_password: str, new_password: str) ->
     The caller keeps its own session with ``update_session_auth_hash``.
     """
     refusal: PasswordRejected | None = None
+    limit, subject = current_password_limit(), f"user:{actor.pk}"
+    wait = throttle_wait(limit=limit, subject=subject)
+    if wait:
+        # Not checked during the wait: a stolen session cannot keep guessing.
+        message = f"Too many wrong passwords; try again in {wait_phrase(wait)}."
+        audit_record(
+            actor=actor,
+            action="auth.password_change_failed",
+            details={"reason": "throttled", "wait": wait},
+        )
+        raise PasswordRejected(
+            message,
+            code="throttled",
+            extra={"field": "current_password", "messages": [message], "retry_after": wait},
+        )
     with transaction.atomic():
         if not actor.check_password(current_password):
             audit_record(
@@ -489,6 +530,7 @@ def password_change(*, actor: User, current_password: str, new_password: str) ->
                 action="auth.password_change_failed",
                 details={"reason": "bad_current_password"},
             )
+            throttle_fail(limit=limit, subject=subject)
             refusal = PasswordRejected(
                 "Your current password is not correct.",
                 extra={
@@ -510,6 +552,7 @@ def password_change(*, actor: User, current_password: str, new_password: str) ->
                     extra={"field": "new_password1", "messages": list(exc.messages)},
                 )
             else:
+                throttle_clear(limit=limit, subject=subject)
                 actor.set_password(new_password)
                 actor.save(update_fields=["password"])
                 audit_record(actor=actor, action="auth.password_changed")

@@ -91,6 +91,12 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 if exc.code == "locked_out":
                     # axes' middleware would swap this in anyway; say it here for readers.
                     return lockout_response(request)
+                if exc.code == "account_throttled":
+                    form.add_error(None, exc.message)
+                    context = {"form": form, "expired": False}
+                    page = render(request, "clinic/auth/login.html", context, status=429)
+                    page["Retry-After"] = str(exc.extra["retry_after"])
+                    return page
                 form.add_error(None, _GENERIC_SIGN_IN_ERROR)
             else:
                 auth_services.preauth_begin(request, user=user, next_url=next_url)
@@ -317,6 +323,10 @@ def account_password(request: HttpRequest) -> HttpResponse:
         except PasswordRejected as exc:
             for message in exc.extra.get("messages", [exc.message]):
                 form.add_error(exc.extra.get("field"), message)
+            if exc.code == "throttled":
+                page = render(request, "clinic/auth/password.html", {"form": form}, status=429)
+                page["Retry-After"] = str(exc.extra["retry_after"])
+                return page
         else:
             # Keeps this session; every other session's stored hash no longer matches.
             update_session_auth_hash(request, request.user)  # type: ignore[arg-type]

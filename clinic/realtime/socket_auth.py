@@ -25,6 +25,7 @@ from django_otp.models import Device
 from clinic import context
 from clinic.audit.services import audit_record
 from clinic.auth.sessions import SESSION_AUTH_AT, SESSION_LAST_SEEN
+from clinic.client_ip import client_ip_of_scope
 
 REFUSED_CLOSE_CODE = 4403
 
@@ -111,11 +112,10 @@ def session_still_valid(session_key: str | None, user_id: int) -> bool:
 def socket_request_context(scope: dict[str, Any]) -> Iterator[None]:
     """The client's IP and user agent for audit rows written while a socket is checked."""
     headers = dict(scope.get("headers") or [])
-    client = scope.get("client") or [None]
     token = context.activate(
         context.RequestContext(
             request_id="",
-            ip=client[0],
+            ip=client_ip_of_scope(scope),
             user_agent=headers.get(b"user-agent", b"").decode("latin1")[:256],
         )
     )

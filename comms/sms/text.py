@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 # GSM 03.38 basic character set; the extension table costs two septets per character.
@@ -42,6 +43,18 @@ def segment_count(text: str) -> SegmentCount:
 
 
 def keyword_of(body: str) -> str:
-    """The keyword an inbound body is, if it is one word (carriers match the whole body)."""
-    word = (body or "").strip().strip(".!").upper()
+    """The keyword an inbound body is, if it is one word (carriers match the whole body).
+
+    Compared after Unicode normalization (NFKC, then casefold): full-width STOP (U+FF33...) from an
+    Asian keyboard is STOP, and so is one with a zero-width space pasted in. Punctuation around
+    the word ("Stop!", "Quit!!") does not hide it.
+    """
+    text = unicodedata.normalize("NFKC", body or "")
+    # Invisible format characters (zero-width space/joiner, BOM) carry no letters.
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf").strip()
+    while text and unicodedata.category(text[-1]).startswith("P"):
+        text = text[:-1].rstrip()
+    while text and unicodedata.category(text[0]).startswith("P"):
+        text = text[1:].lstrip()
+    word = text.casefold().upper()
     return word if word.isalpha() and len(word) <= 20 else ""

@@ -39,7 +39,7 @@ def _nearest(value: str | None, proxies: int) -> str:
 
 def webhook_public_url(request: HttpRequest) -> str:
     """The URL Twilio requested: behind PROXY_COUNT proxies, from X-Forwarded-Proto/Host/Port."""
-    proxies = int(getattr(settings, "AXES_IPWARE_PROXY_COUNT", 0) or 0)
+    proxies = int(getattr(settings, "PROXY_COUNT", 0) or 0)
     meta = request.META
     scheme = request.scheme or "http"
     host = meta.get("HTTP_HOST") or meta.get("SERVER_NAME", "")

@@ -55,6 +55,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Wraps everything below: even an expiry redirect or an error page is not stored.
+    "clinic.middleware.NoStoreMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "clinic.audit.history.HistoryContextMiddleware",
     "clinic.middleware.SessionLifetimeMiddleware",
@@ -225,10 +227,21 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "email"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "clinic.auth.views.lockout_response"
-AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0)
-# axes and the audit log must agree on who the client is (and trust only PROXY_COUNT hops).
-AXES_CLIENT_IP_CALLABLE = "clinic.middleware.client_ip"
+# Reverse proxies of ours in front of the web process (0: none, X-Forwarded-For is ignored).
+# The one place that reads it is clinic.client_ip; uvicorn runs with --no-proxy-headers so it
+# does not rewrite the client address from that header on its own.
+PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+# axes, the per-account limit and the audit log agree on who the client is.
+AXES_CLIENT_IP_CALLABLE = "clinic.client_ip.client_ip"
 AXES_VERBOSE = False
+# Per account across every address (clinic.auth.throttle): this many wrong passwords for one
+# email within SIGN_IN_ACCOUNT_WINDOW_MINUTES, and attempts for it wait 30 s, then after each
+# further wrong one 60 s, 120 s ... up to SIGN_IN_ACCOUNT_MAX_WAIT_SECONDS (never a lock).
+SIGN_IN_ACCOUNT_FREE_FAILURES = env.int("SIGN_IN_ACCOUNT_FREE_FAILURES", default=10)
+SIGN_IN_ACCOUNT_WINDOW_MINUTES = env.int("SIGN_IN_ACCOUNT_WINDOW_MINUTES", default=15)
+SIGN_IN_ACCOUNT_MAX_WAIT_SECONDS = env.int("SIGN_IN_ACCOUNT_MAX_WAIT_SECONDS", default=300)
+# The account page's current-password check: this many wrong guesses, then 1 minute, 2, 4 ...
+CURRENT_PASSWORD_FREE_FAILURES = env.int("CURRENT_PASSWORD_FREE_FAILURES", default=5)
 
 OTP_TOTP_ISSUER = env("OTP_ISSUER", default="Tandem")
 OTP_TOTP_THROTTLE_FACTOR = 1

@@ -31,10 +31,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from clinic.audit.services import audit_access
+from clinic.client_ip import client_ip
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError, NotFound
 from clinic.files.services import Kind
-from clinic.middleware import client_ip
 from clinic.models import Location, User
 from clinic.tenancy import get_scoped, visible_locations
 from patients.models import Patient

@@ -141,7 +141,7 @@ def _servers_drain() -> None:
 # ---------------------------------------------------------------- the live ASGI server
 
 
-def _use_database(name: str) -> None:
+def use_test_database(name: str) -> None:
     """In the server process: talk to the test database this test process is using."""
     from django.conf import settings
     from django.db import connections
@@ -197,7 +197,7 @@ class _Server:
         self.process = DaphneProcess(
             "127.0.0.1",
             partial(make_application, static_wrapper=ASGIStaticFilesHandler),
-            setup=partial(_use_database, database),
+            setup=partial(use_test_database, database),
         )
         self.process.start()
         if not self.process.ready.wait(timeout=SERVER_START_TIMEOUT):

@@ -117,7 +117,7 @@ def test_a_signature_for_another_url_or_account_is_refused(patient):
 
 
 def test_behind_a_proxy_the_public_url_is_rebuilt_from_forwarded_headers(patient, settings):
-    settings.AXES_IPWARE_PROXY_COUNT = 1
+    settings.PROXY_COUNT = 1
     params = {
         "AccountSid": ACCOUNT_SID,
         "MessageSid": "SM" + "2" * 32,
@@ -135,7 +135,7 @@ def test_behind_a_proxy_the_public_url_is_rebuilt_from_forwarded_headers(patient
     assert response.status_code == 200
     assert Message.objects.filter(direction="inbound").count() == 1
     # Without trusting a proxy, the same request does not verify.
-    settings.AXES_IPWARE_PROXY_COUNT = 0
+    settings.PROXY_COUNT = 0
     again = _post(
         _url(patient),
         dict(params, MessageSid="SM" + "3" * 32),
@@ -271,6 +271,24 @@ def test_opt_out_keywords_opt_the_number_out(patient, word):
     assert _inbound(patient, word).status_code == 200
     pref = ContactPreference.objects.get(channel=Channel.SMS, address=PHONE)
     assert pref.opted_out and pref.last_keyword == word.upper()
+    assert AuditEvent.objects.filter(action="sms.opted_out").count() == 1
+
+
+# Full-width letters (an Asian phone keyboard), a zero-width space pasted in, and a trailing
+# ideographic full stop: the carrier and the patient both read STOP.
+@pytest.mark.parametrize(
+    ("body", "keyword"),
+    [
+        ("\uff33\uff34\uff2f\uff30", "STOP"),  # full-width STOP
+        ("\uff53\uff54\uff4f\uff50", "STOP"),  # full-width stop
+        ("S\u200bTOP", "STOP"),  # a zero-width space inside
+        ("\uff31\uff55\uff49\uff54\u3002", "QUIT"),  # full-width Quit, ideographic full stop
+    ],
+)
+def test_opt_out_keywords_are_matched_after_unicode_normalization(patient, body, keyword):
+    assert _inbound(patient, body).status_code == 200
+    pref = ContactPreference.objects.get(channel=Channel.SMS, address=PHONE)
+    assert pref.opted_out and pref.last_keyword == keyword
     assert AuditEvent.objects.filter(action="sms.opted_out").count() == 1
 
 
