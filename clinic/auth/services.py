@@ -193,38 +193,48 @@ def sign_in_check_password(*, request: HttpRequest, email: str, password: str) -
     The audit row never holds the typed email; when it matches an account that account is
     the actor, so its organization sees the failure.
     """
-    wait = throttle_wait(limit=sign_in_limit(), subject=email)
-    if wait:
-        # The password is not checked during the wait: the right one does not get in either.
-        audit_record(
-            actor=_user_by_email(email),
-            action="auth.login_throttled",
-            details={"reason": "account_limit", "wait": wait},
-        )
-        raise SignInRefused(
-            f"Too many attempts for this account; try again in {wait_phrase(wait)}.",
-            code="account_throttled",
-            extra={"retry_after": wait},
-        )
-    user = authenticate(request, email=email, password=password)
-    if user is not None:
-        throttle_clear(limit=sign_in_limit(), subject=email)
-        return user
-    locked = bool(getattr(request, "axes_locked_out", False))
-    if not locked:
-        # The password was checked and wrong: it counts for the account, whatever the address.
-        throttle_fail(limit=sign_in_limit(), subject=email)
-    # A refusal of an already locked-out pair is audited as ``auth.locked_out`` by
-    # clinic.auth.signals; the password was never checked, so it is not a "bad password".
-    if not (locked and axes_refused_while_locked(request)):
-        audit_record(
-            actor=_user_by_email(email),
-            action="auth.login_failed",
-            details={"reason": "bad_password"},
-        )
-    raise SignInRefused(
-        "Email or password is incorrect.", code="locked_out" if locked else "bad_credentials"
-    )
+    limit = sign_in_limit()
+    refusal: SignInRefused
+    # One attempt per account at a time (the count's row is locked through the check): a burst
+    # of parallel guesses as a wait ends is checked one by one, and the first wrong one starts
+    # the next wait. Refusals are committed before they are raised.
+    with transaction.atomic():
+        wait = throttle_wait(limit=limit, subject=email)
+        if wait:
+            # The password is not checked during the wait: the right one does not get in either.
+            audit_record(
+                actor=_user_by_email(email),
+                action="auth.login_throttled",
+                details={"reason": "account_limit", "wait": wait},
+            )
+            refusal = SignInRefused(
+                f"Too many attempts for this account; try again in {wait_phrase(wait)}.",
+                code="account_throttled",
+                extra={"retry_after": wait},
+            )
+        else:
+            user = authenticate(request, email=email, password=password)
+            if user is not None:
+                throttle_clear(limit=limit, subject=email)
+                return user
+            locked = bool(getattr(request, "axes_locked_out", False))
+            if not locked:
+                # The password was checked and wrong: it counts for the account, whatever the
+                # address.
+                throttle_fail(limit=limit, subject=email)
+            # A refusal of an already locked-out pair is audited as ``auth.locked_out`` by
+            # clinic.auth.signals; the password was never checked, so it is not a "bad password".
+            if not (locked and axes_refused_while_locked(request)):
+                audit_record(
+                    actor=_user_by_email(email),
+                    action="auth.login_failed",
+                    details={"reason": "bad_password"},
+                )
+            refusal = SignInRefused(
+                "Email or password is incorrect.",
+                code="locked_out" if locked else "bad_credentials",
+            )
+    raise refusal
 
 
 def axes_refused_while_locked(request: HttpRequest) -> bool:
@@ -509,22 +519,23 @@ def password_change(*, actor: User, current_password: str, new_password: str) ->
     """
     refusal: PasswordRejected | None = None
     limit, subject = current_password_limit(), f"user:{actor.pk}"
-    wait = throttle_wait(limit=limit, subject=subject)
-    if wait:
-        # Not checked during the wait: a stolen session cannot keep guessing.
-        message = f"Too many wrong passwords; try again in {wait_phrase(wait)}."
-        audit_record(
-            actor=actor,
-            action="auth.password_change_failed",
-            details={"reason": "throttled", "wait": wait},
-        )
-        raise PasswordRejected(
-            message,
-            code="throttled",
-            extra={"field": "current_password", "messages": [message], "retry_after": wait},
-        )
     with transaction.atomic():
-        if not actor.check_password(current_password):
+        # Locked through the check: parallel guesses are counted one by one.
+        wait = throttle_wait(limit=limit, subject=subject)
+        if wait:
+            # Not checked during the wait: a stolen session cannot keep guessing.
+            message = f"Too many wrong passwords; try again in {wait_phrase(wait)}."
+            audit_record(
+                actor=actor,
+                action="auth.password_change_failed",
+                details={"reason": "throttled", "wait": wait},
+            )
+            refusal = PasswordRejected(
+                message,
+                code="throttled",
+                extra={"field": "current_password", "messages": [message], "retry_after": wait},
+            )
+        elif not actor.check_password(current_password):
             audit_record(
                 actor=actor,
                 action="auth.password_change_failed",
@@ -539,6 +550,8 @@ def password_change(*, actor: User, current_password: str, new_password: str) ->
                 },
             )
         else:
+            # The right current password: the count of wrong ones starts again.
+            throttle_clear(limit=limit, subject=subject)
             try:
                 validate_password(new_password, user=actor)
             except ValidationError as exc:
@@ -552,7 +565,6 @@ def password_change(*, actor: User, current_password: str, new_password: str) ->
                     extra={"field": "new_password1", "messages": list(exc.messages)},
                 )
             else:
-                throttle_clear(limit=limit, subject=subject)
                 actor.set_password(new_password)
                 actor.save(update_fields=["password"])
                 audit_record(actor=actor, action="auth.password_changed")

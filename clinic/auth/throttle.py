@@ -58,15 +58,23 @@ def _key(limit: Limit, subject: str) -> str:
 
 
 def throttle_wait(*, limit: Limit, subject: str) -> int:
-    """Seconds ``subject`` must still wait before its secret is checked again (0: none)."""
-    blocked_until = (
-        AuthThrottle.objects.filter(scope=limit.scope, key=_key(limit, subject))
-        .values_list("blocked_until", flat=True)
-        .first()
+    """Seconds ``subject`` must still wait before its secret is checked again (0: none).
+
+    Call inside a transaction: the count's row is locked (made if missing) until it ends, so
+    the check that follows and its ``throttle_fail``/``throttle_clear`` are one step.
+    """
+    now = timezone.now()
+    row, created = AuthThrottle.objects.select_for_update().get_or_create(
+        scope=limit.scope, key=_key(limit, subject), defaults={"last_failure_at": now}
     )
-    if blocked_until is None:
+    if created:
+        # Counts nobody has touched for a window are over: keep the table small.
+        AuthThrottle.objects.filter(
+            scope=limit.scope, last_failure_at__lt=now - limit.window
+        ).exclude(pk=row.pk).exclude(blocked_until__gt=now).delete()
+    if row.blocked_until is None:
         return 0
-    left = (blocked_until - timezone.now()).total_seconds()
+    left = (row.blocked_until - now).total_seconds()
     return max(0, int(left + 0.999))
 
 
@@ -77,12 +85,7 @@ def throttle_fail(*, limit: Limit, subject: str) -> int:
         row, created = AuthThrottle.objects.select_for_update().get_or_create(
             scope=limit.scope, key=_key(limit, subject), defaults={"last_failure_at": now}
         )
-        if created:
-            # Counts nobody has touched for a window are over: keep the table small.
-            AuthThrottle.objects.filter(
-                scope=limit.scope, last_failure_at__lt=now - limit.window
-            ).exclude(pk=row.pk).exclude(blocked_until__gt=now).delete()
-        elif now - row.last_failure_at > limit.window:
+        if not created and now - row.last_failure_at > limit.window:
             row.failures = 0
         row.failures += 1
         row.last_failure_at = now

@@ -5,10 +5,12 @@ does not get in during it. The account page's current-password check is limited 
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
@@ -143,3 +145,30 @@ def test_guesses_at_the_current_password_are_limited(make_staff, signed_in):
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
     assert not AuthThrottle.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_parallel_guesses_as_a_wait_ends_is_checked_one_at_a_time(make_staff):
+    alice = make_staff()
+    for n in range(settings.SIGN_IN_ACCOUNT_FREE_FAILURES):
+        attempt(alice.email, "wrong password", n)
+    _end_the_wait()
+    racers = 6
+    barrier = threading.Barrier(racers)
+    statuses: list[int] = []
+
+    def guess(n: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            statuses.append(attempt(alice.email, f"guess {n}", 50 + n)[1].status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # The first guess is checked (wrong: the next, longer wait starts); the rest wait.
+    assert sorted(statuses) == [400] + [429] * (racers - 1)
+    assert AuthThrottle.objects.get().failures == settings.SIGN_IN_ACCOUNT_FREE_FAILURES + 1

@@ -22,7 +22,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from clinic.client_ip import client_ip_from
+from clinic.client_ip import client_ip_from, client_ip_of_scope
 from clinic.models import AuditEvent
 from clinic.tests.factories import DEFAULT_PASSWORD, totp_device
 from tests.browser.fixtures import use_test_database
@@ -49,6 +49,15 @@ START_TIMEOUT = 30  # seconds; only keeps a broken start from hanging
 def test_client_ip_trusts_exactly_proxy_count_hops(settings, proxies, peer, forwarded, expected):
     settings.PROXY_COUNT = proxies
     assert client_ip_from(peer, forwarded) == expected
+
+
+def test_sockets_read_the_same_way(settings):
+    scope = {"client": ["10.0.0.2", 5123], "headers": [(b"x-forwarded-for", b"6.6.6.6")]}
+    settings.PROXY_COUNT = 0
+    assert client_ip_of_scope(scope) == "10.0.0.2"
+    settings.PROXY_COUNT = 1
+    assert client_ip_of_scope(scope) == "6.6.6.6"
+    assert client_ip_of_scope({"headers": []}) is None
 
 
 def test_axes_and_the_audit_log_use_the_one_function():
