@@ -313,12 +313,12 @@ def _live_run(database: str) -> None:
     from daphne.testing import DaphneProcess
 
     from clinic.tests.conftest import running_celery_worker
-    from tests.browser.fixtures import _use_database
+    from tests.browser.fixtures import use_test_database
 
     process = DaphneProcess(
         "127.0.0.1",
         partial(make_application, static_wrapper=None),
-        setup=partial(_use_database, database),
+        setup=partial(use_test_database, database),
     )
     process.start()
     try:
