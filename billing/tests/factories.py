@@ -54,7 +54,7 @@ def schedule_with_line(
 
 def study_type(admin: User, location: Location, code: str = "95810") -> AppointmentType:
     """The DIAGNOSTIC_STUDY type of the organization, billed with ``code``."""
-    appt_type = AppointmentTypeFactory(
+    appt_type = AppointmentTypeFactory.create(
         organization=location.organization, code=AppointmentKind.DIAGNOSTIC_STUDY
     )
     billable_code_add(actor=admin, appointment_type=appt_type, code=code)
@@ -71,7 +71,7 @@ def completed_visit(
 ) -> Appointment:
     """An appointment row as completing it leaves it (no event: call the handler yourself)."""
     starts = datetime.datetime.combine(day, datetime.time(15), tzinfo=datetime.UTC)
-    return AppointmentFactory(
+    return AppointmentFactory.create(
         location=location,
         patient=patient or PatientFactory(home_location=location),
         type=appt_type,

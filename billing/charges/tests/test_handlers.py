@@ -92,8 +92,6 @@ def test_the_database_refuses_a_second_charge_for_the_same_line(admin, location,
     schedule_with_line(admin, payer)
     visit = completed_visit(location, study)
     [charge] = charges_create_for_appointment(actor=None, appointment=visit)
-    charge.pk = None
-    charge.public_id = None
     with pytest.raises(IntegrityError), transaction.atomic():
         Charge.objects.create(
             **{
