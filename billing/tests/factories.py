@@ -52,10 +52,12 @@ def schedule_with_line(
     return schedule
 
 
-def study_type(admin: User, location: Location, code: str = "95810") -> AppointmentType:
+def study_type(
+    admin: User, location: Location, code: str = "95810", **fields: Any
+) -> AppointmentType:
     """The DIAGNOSTIC_STUDY type of the organization, billed with ``code``."""
     appt_type = AppointmentTypeFactory.create(
-        organization=location.organization, code=AppointmentKind.DIAGNOSTIC_STUDY
+        organization=location.organization, code=AppointmentKind.DIAGNOSTIC_STUDY, **fields
     )
     billable_code_add(actor=admin, appointment_type=appt_type, code=code)
     return appt_type
@@ -86,10 +88,11 @@ def billing_rows_for_tenant_walk(location: Location) -> None:
     schedule and the self-pay one with lines, a billable code, a priced charge, a held charge
     and a reversal."""
     admin = staff_user(role=Role.ADMIN, location=location, full_name="Bea Alphabill")
-    payer = PayerFactory(organization=location.organization, name="Alpha Mutual Health")
+    payer = PayerFactory(organization=location.organization, name="Alphabill Assurance")
     schedule_with_line(admin, payer, code="95810", price="1234.56")
     schedule_with_line(admin, None, code="99203", price="98.76")
-    appt_type = study_type(admin, location)
+    # A name of its own: the kind's label is a choice every organization sees.
+    appt_type = study_type(admin, location, name="Alpha overnight study")
     insured = PatientFactory(home_location=location, first_name="Alba", last_name="Alphacharge")
     InsurancePolicyFactory(patient=insured, payer=payer)
     priced = completed_visit(location, appt_type, patient=insured)
