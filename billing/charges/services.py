@@ -79,7 +79,8 @@ def _charge_line(
         charge.held_reason = found.reason[:200]
         return charge
     price = found.line.purchase_price
-    allowed = min(found.line.allowed_amount, price) if found.line.allowed_amount else price
+    schedule_allowed = found.line.allowed_amount
+    allowed = price if schedule_allowed is None else min(schedule_allowed, price)
     charge.status = ChargeStatus.PRICED
     charge.fee_line = found.line
     charge.unit_price = price

@@ -102,3 +102,11 @@ def test_no_self_pay_fee_holds_the_charge(admin, location):
     schedule_with_line(admin, None, code="99203")
     charge = _charge(location, study_type(admin, location), PatientFactory(home_location=location))
     assert charge.held_reason == "No fee for 95810 on the self-pay schedule on 2026-12-04."
+
+
+def test_an_allowed_amount_of_zero_is_kept(admin, location, payer):
+    schedule_with_line(admin, payer, price="100.00", allowed="0.00")
+    patient = PatientFactory(home_location=location)
+    InsurancePolicyFactory(patient=patient, payer=payer)
+    charge = _charge(location, study_type(admin, location), patient)
+    assert (charge.amount, charge.allowed_amount) == (Decimal("100.00"), Decimal("0.00"))
