@@ -116,3 +116,14 @@ def test_the_charges_list_takes_the_same_queries_however_many_rows(
         charges_create_for_appointment(actor=None, appointment=visit)
     with django_assert_max_num_queries(len(few.captured_queries)):
         client.get(reverse("billing:charges"))
+
+
+def test_the_billing_nav_entry_and_record_tab_show_for_billing_staff_only(
+    signed_in, admin, location, charged
+):
+    patient_url = reverse("patients:detail", args=[charged["insured"].public_id])
+    page = signed_in(admin).get(patient_url).content.decode()
+    assert reverse("billing:patient_charges", args=[charged["insured"].public_id]) in page
+    assert reverse("billing:charges") in page
+    tech = staff_user(role=Role.FIELD_TECHNICIAN, location=location)
+    assert reverse("billing:charges") not in signed_in(tech).get("/").content.decode()
