@@ -18,6 +18,7 @@ urlpatterns = [
     path("schedule/", include("scheduling.urls")),
     path("comms/", include("comms.urls")),
     path("equipment/", include("equipment.urls")),
+    path("billing/", include("billing.urls")),
     path("guided/", include("patients.guided.urls")),
     path("", include("clinic.urls")),
 ]

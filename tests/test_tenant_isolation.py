@@ -105,6 +105,7 @@ def _build_two_orgs():
 
 def _extra_rows_for_org_a(location):
     """Later apps add a row of each of their models for organization A here (via factories)."""
+    from billing.tests.factories import billing_rows_for_tenant_walk
     from comms.tests.factories import comms_rows_for_tenant_walk
     from equipment.tests.factories import equipment_rows_for_tenant_walk
     from patients.clinical.tests.factories import clinical_rows_for_tenant_walk
@@ -122,6 +123,7 @@ def _extra_rows_for_org_a(location):
         lambda: comms_rows_for_tenant_walk(location),
         lambda: guided_rows_for_tenant_walk(location),
         lambda: equipment_rows_for_tenant_walk(location),
+        lambda: billing_rows_for_tenant_walk(location),
     ]
 
 

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "patients.guided",
     "scheduling",
     "equipment",
+    "billing",
     "comms",
     "telehealth",
 ]
