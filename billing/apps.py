@@ -27,7 +27,9 @@ class BillingConfig(AppConfig):
                 order=34,
             )
         )
-        record_tab_register(RecordTab("charges", "Charges", "billing:patient_charges", 70))
+        record_tab_register(
+            RecordTab("charges", "Charges", "billing:patient_charges", 70, check=can_use_billing)
+        )
 
     def seed_demo(self, *, admin: Any, locations: list[Any], users: dict[str, Any]) -> None:
         """Called by ``manage.py seed_demo`` inside its transaction (after scheduling)."""

@@ -9,9 +9,10 @@ from patients.record.tabs import record_tabs
 register = template.Library()
 
 
-@register.inclusion_tag("patients/_record_tabs.html")
-def patient_record_tabs(patient, current: str) -> dict:
+@register.inclusion_tag("patients/_record_tabs.html", takes_context=True)
+def patient_record_tabs(context, patient, current: str) -> dict:
+    tabs = record_tabs(context["request"].user)
     return {
-        "tabs": [(t.key, t.label, t.url_for(patient.public_id)) for t in record_tabs()],
+        "tabs": [(t.key, t.label, t.url_for(patient.public_id)) for t in tabs],
         "current": current,
     }

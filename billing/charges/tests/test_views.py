@@ -127,3 +127,13 @@ def test_the_billing_nav_entry_and_record_tab_show_for_billing_staff_only(
     assert reverse("billing:charges") in page
     tech = staff_user(role=Role.FIELD_TECHNICIAN, location=location)
     assert reverse("billing:charges") not in signed_in(tech).get("/").content.decode()
+
+
+def test_a_clinician_with_the_full_record_sees_no_charges_tab_that_would_404(
+    signed_in, location, charged
+):
+    clinician = signed_in(staff_user(role=Role.CLINICIAN, location=location))
+    patient = charged["insured"]
+    page = clinician.get(reverse("patients:detail", args=[patient.public_id])).content.decode()
+    assert reverse("patients:insurance", args=[patient.public_id]) in page  # the tabs are there
+    assert reverse("billing:patient_charges", args=[patient.public_id]) not in page
