@@ -393,3 +393,10 @@ def test_history_tab_shows_dates_in_the_one_format(client, location, employee):
     body = client.get(detail(p, "history")).content.decode()
     assert "13 Aug 1983" in body
     assert "Aug. 13, 1983" not in body
+
+
+def test_the_record_shows_the_date_of_birth_in_the_one_format(client, location):
+    p = PatientFactory(home_location=location, date_of_birth=datetime.date(1983, 8, 13))
+    body = client.get(detail(p, "details")).content.decode()
+    assert "Born 13 Aug 1983" in body
+    assert "1983-08-13" not in body.replace('value="1983-08-13"', "")
