@@ -248,7 +248,7 @@ def _status_for(authorization: Authorization) -> str:
         return authorization.status
     if authorization.units_used >= authorization.units_approved:
         return AuthorizationStatus.EXHAUSTED
-    if authorization.valid_to < timezone.localdate():
+    if authorization.valid_to < local_today(authorization.patient.home_location):
         return AuthorizationStatus.EXPIRED
     return AuthorizationStatus.ACTIVE
 
@@ -328,7 +328,7 @@ def authorization_units_use(
     _require_worker(actor, authorization.patient)
     if not isinstance(units, int) or units < 1:
         raise UnitsRefused("Use at least one unit.", extra={"field": "units"})
-    today = timezone.localdate()
+    today = local_today(authorization.patient.home_location)  # where the patient is seen
     updated = Authorization.objects.filter(
         pk=authorization.pk,
         status=AuthorizationStatus.ACTIVE,

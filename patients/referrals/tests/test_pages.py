@@ -162,7 +162,7 @@ def test_receive_a_referral_on_a_patient(client, patient, location):
 def test_authorizations_page_adds_and_uses_units(client, patient, location):
     payer = PayerFactory(organization=location.organization)
     url = reverse("patients:authorizations", kwargs={"public_id": patient.public_id})
-    today = _today()
+    today = times.local_today(location)  # the patient's location's date, not the UTC one
     data = {
         "payer": str(payer.public_id),
         "number": "PA-77",
