@@ -325,5 +325,5 @@ def test_units_can_be_used_on_the_last_valid_day_where_the_patient_is_seen(
         valid_to=datetime.date(2026, 12, 3),
         units_approved=5,
     )
-    auth = services.authorization_units_use(actor=employee, authorization=auth, units=1)
-    assert (auth.units_used, auth.status) == (1, AuthorizationStatus.ACTIVE)
+    used = services.authorization_units_use(actor=employee, authorization=auth, units=1)
+    assert (used.units_used, used.status) == (1, AuthorizationStatus.ACTIVE)
