@@ -8,6 +8,7 @@ import random
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+from clinic.times import local_today
 from patients.clinical.services import insurance_policy_add, payer_add
 from patients.models import PatientFlag, PatientStatus, PayerKind, PolicyRank, Sex
 from patients.record.services import (
@@ -88,7 +89,8 @@ def demo_patients_seed(*, admin: User, locations: list[Location], technician: Us
                     actor=admin,
                     patient=patient,
                     physician=physician,
-                    received_on=today - timedelta(days=rng.randint(0, 20)),
+                    # The location's date: on a US evening date.today() (UTC) is tomorrow.
+                    received_on=local_today(location) - timedelta(days=rng.randint(0, 20)),
                     reason="Suspected obstructive sleep apnea; snoring and daytime sleepiness.",
                 )
             if i % 4 == 1:

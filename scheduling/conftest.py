@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from clinic import times
 from clinic.models import Role
 from clinic.tests.conftest import celery_queue, celery_worker  # noqa: F401
 from clinic.tests.factories import staff_user
@@ -72,3 +73,16 @@ def at(location, monday):
         return local.astimezone(datetime.UTC)
 
     return make
+
+
+@pytest.fixture
+def clock_at(monkeypatch):
+    """clock_at(moment): "today" at every location (clinic.times.local_now) is read from
+    ``moment``, so a visit ahead of the real date can be checked in on its own day."""
+
+    def set_clock(moment: datetime.datetime) -> None:
+        monkeypatch.setattr(
+            times, "local_now", lambda where: moment.astimezone(times.zone_for(where))
+        )
+
+    return set_clock

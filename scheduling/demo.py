@@ -16,6 +16,7 @@ from django.utils import timezone
 from clinic.errors import ApplicationError
 from clinic.models import Role
 from clinic.organization.services import user_create
+from clinic.times import local_today
 from patients.models import Patient
 from scheduling.availability.services import (
     availability_exceptions_set,
@@ -70,8 +71,9 @@ def demo_schedule_seed(*, admin: User, locations: list[Location], users: dict[st
     types = {t.code: t for t in AppointmentType.objects.filter(organization=org)}
     demo_tech = users.get(Role.FIELD_TECHNICIAN)
     booked = 0
-    today = timezone.localdate()
     for index, location in enumerate(locations):
+        # The location's date, not the UTC one: on a US evening the UTC date is tomorrow.
+        today = local_today(location)
         for name in ROOMS:
             Room.objects.get_or_create(
                 organization=org, location=location, name=name

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, models
@@ -20,6 +20,7 @@ from pghistory.core import event_models
 from clinic.audit.history import CONTEXT_REQUEST_ID, CONTEXT_USER
 from clinic.models import AuditEvent, User
 from clinic.tenancy import scope_queryset
+from clinic.times import date_text
 
 # ------------------------------------------------------------------ change history
 
@@ -197,6 +198,8 @@ def _display(
         return dict(f.flatchoices).get(value, value)
     if isinstance(value, bool):
         return "Yes" if value else "No"
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return date_text(value)  # the one date format, never Django's "Aug. 13, 1983"
     return value
 
 

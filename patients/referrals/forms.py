@@ -6,9 +6,9 @@ from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from clinic.models import User
+from clinic.times import local_today
 from patients.documents.selectors import documents_visible_to
 from patients.models import Document, Patient, Payer, Physician, ReferralStatus
 from patients.referrals.selectors import referral_assignees
@@ -52,7 +52,8 @@ class ReferralForm(forms.Form):
             organization_id=patient.organization_id
         ).order_by("last_name", "first_name", "pk")
         if not self.is_bound:
-            self.initial.setdefault("received_on", timezone.localdate())
+            # Today where the patient is seen, not the UTC date (docs/architecture.md, "Time").
+            self.initial.setdefault("received_on", local_today(patient.home_location))
             if patient.referring_physician is not None:
                 self.initial.setdefault("physician", patient.referring_physician.public_id)
 

@@ -21,6 +21,7 @@ from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError, PermissionDenied
 from clinic.models import Membership, Role, User
 from clinic.notifications.services import notification_send
+from clinic.times import local_today
 from patients.models import (
     WARNING_DAYS,
     Authorization,
@@ -73,7 +74,7 @@ def referral_receive(
         raise ApplicationError("Keep the reason under 5,000 characters.", extra={"field": "reason"})
     if physician.organization_id != patient.organization_id:
         raise ApplicationError("Choose a physician from the list.", extra={"field": "physician"})
-    if received_on > timezone.localdate() + timedelta(days=1):
+    if received_on > local_today(patient.home_location):
         raise ApplicationError(
             "The received date cannot be in the future.", extra={"field": "received_on"}
         )
@@ -247,7 +248,7 @@ def _status_for(authorization: Authorization) -> str:
         return authorization.status
     if authorization.units_used >= authorization.units_approved:
         return AuthorizationStatus.EXHAUSTED
-    if authorization.valid_to < timezone.localdate():
+    if authorization.valid_to < local_today(authorization.patient.home_location):
         return AuthorizationStatus.EXPIRED
     return AuthorizationStatus.ACTIVE
 
@@ -327,7 +328,7 @@ def authorization_units_use(
     _require_worker(actor, authorization.patient)
     if not isinstance(units, int) or units < 1:
         raise UnitsRefused("Use at least one unit.", extra={"field": "units"})
-    today = timezone.localdate()
+    today = local_today(authorization.patient.home_location)  # where the patient is seen
     updated = Authorization.objects.filter(
         pk=authorization.pk,
         status=AuthorizationStatus.ACTIVE,

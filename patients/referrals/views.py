@@ -25,6 +25,7 @@ from clinic.decorators import staff_required
 from clinic.errors import NotFound
 from clinic.models import User
 from clinic.tenancy import scope_queryset
+from clinic.times import local_today
 from clinic.web import actor, form_submit
 from patients.models import (
     Authorization,
@@ -149,7 +150,7 @@ def referral_queue(request: HttpRequest) -> HttpResponse:
         "mine": mine,
         "physicians": physicians,
         "physician_id": physician_id,
-        "today": timezone.localdate(),
+        "today": local_today(user),
     }
     return render(request, "patients/referrals/queue.html", context)
 

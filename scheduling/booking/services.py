@@ -22,8 +22,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clinic.audit.services import audit_record
-from clinic.errors import ApplicationError, Conflict
+from clinic.errors import ApplicationError, Conflict, PermissionDenied
 from clinic.events.services import event_record
+from clinic.times import date_text, local, local_today
 from patients.record.services import patient_assignment_add
 from scheduling.availability.services import (
     Slot,
@@ -46,6 +47,7 @@ from scheduling.models import (
     Skill,
     TechnicianProfile,
 )
+from scheduling.permissions import can_book_at
 
 if TYPE_CHECKING:
     from clinic.models import Location, Organization, User
@@ -77,6 +79,12 @@ class StaleVersion(Conflict):
 
 class AppointmentStateRefused(Conflict):
     code = "state_refused"
+
+
+class AppointmentNotToday(Conflict):
+    """Check-in, start or completion of a visit whose day (at its location) is not today."""
+
+    code = "not_today"
 
 
 # ---------------------------------------------------------------- checks
@@ -810,6 +818,36 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
+# A visit is checked in, started and completed on its own day, in its location's zone
+# (docs/architecture.md, "Time"). Office staff may record it on another day with a reason
+# (kept on the visit's notes, the override audited); a technician cannot: they ask the office.
+DAY_BOUND = frozenset({"check_in", "start", "complete"})
+
+
+def _not_today_check(
+    actor: User | None, appt: Appointment, action: str, override_reason: str | None
+) -> str:
+    """'' when the visit is today where it happens; else the note an allowed override leaves."""
+    today = local_today(appt.location)
+    day = local(appt.starts_at, appt.location).date()
+    if day == today:
+        return ""
+    verb = TRANSITIONS[action].verb
+    if override_reason is None:
+        raise AppointmentNotToday(
+            f"This visit is on {date_text(day)}, and today is {date_text(today)} at "
+            f"{appt.location.name}: it can be {verb} on its own day only. Office staff can "
+            "record it anyway with a reason.",
+            extra={"visit_date": day.isoformat(), "today": today.isoformat()},
+        )
+    if actor is None or not can_book_at(actor, appt.location):
+        raise PermissionDenied(
+            "Only office staff can record a visit on another day than its own; ask the office."
+        )
+    why = _reason(override_reason)
+    return f"{verb.capitalize()} on {date_text(today)} for the visit of {date_text(day)}: {why}"
+
+
 def _transition(
     *,
     actor: User | None,
@@ -817,6 +855,7 @@ def _transition(
     action: str,
     expected_version: int | None,
     reason: str = "",
+    override_reason: str | None = None,
 ) -> Appointment:
     rule = TRANSITIONS[action]
     appt = _locked(appointment)
@@ -826,6 +865,7 @@ def _transition(
             f"This appointment is {appt.get_state_display().lower()}; it cannot be {rule.verb}.",
             extra={"current": _current(appt)},
         )
+    override = _not_today_check(actor, appt, action, override_reason) if action in DAY_BOUND else ""
     now = timezone.now()
     if action == "no_show" and appt.starts_at > now:
         raise AppointmentStateRefused(
@@ -840,14 +880,15 @@ def _transition(
     if action in ("cancel", "enter_in_error"):
         appt.cancel_reason = reason
         fields.append("cancel_reason")
+    details: dict[str, Any] = {"version": appt.version + 1, "state": appt.state}
+    if override:
+        # The reason is free text: it stays on the visit, the audit row names the override.
+        appt.notes = f"{appt.notes}\n{override}".strip()
+        fields.append("notes")
+        details["override"] = "not_today"
     appt.version += 1
     appt.save(update_fields=fields)
-    audit_record(
-        actor=actor,
-        action=f"appointment.{rule.audit}",
-        obj=appt,
-        details={"version": appt.version, "state": appt.state},
-    )
+    audit_record(actor=actor, action=f"appointment.{rule.audit}", obj=appt, details=details)
     if action == "cancel":
         _event("appointment.cancelled", appt, state=appt.state, **freed)
     else:
@@ -857,28 +898,58 @@ def _transition(
 
 @transaction.atomic
 def appointment_check_in(
-    *, actor: User | None, appointment: Appointment, expected_version: int | None = None
+    *,
+    actor: User | None,
+    appointment: Appointment,
+    expected_version: int | None = None,
+    override_reason: str | None = None,
 ) -> Appointment:
+    """Refused unless the visit is today at its location; ``override_reason`` (required, not
+    blank) lets office staff record it on another day (see ``DAY_BOUND``)."""
     return _transition(
-        actor=actor, appointment=appointment, action="check_in", expected_version=expected_version
+        actor=actor,
+        appointment=appointment,
+        action="check_in",
+        expected_version=expected_version,
+        override_reason=override_reason,
     )
 
 
 @transaction.atomic
 def appointment_start(
-    *, actor: User | None, appointment: Appointment, expected_version: int | None = None
+    *,
+    actor: User | None,
+    appointment: Appointment,
+    expected_version: int | None = None,
+    override_reason: str | None = None,
 ) -> Appointment:
+    """Refused unless the visit is today at its location; ``override_reason`` (required, not
+    blank) lets office staff record it on another day (see ``DAY_BOUND``)."""
     return _transition(
-        actor=actor, appointment=appointment, action="start", expected_version=expected_version
+        actor=actor,
+        appointment=appointment,
+        action="start",
+        expected_version=expected_version,
+        override_reason=override_reason,
     )
 
 
 @transaction.atomic
 def appointment_complete(
-    *, actor: User | None, appointment: Appointment, expected_version: int | None = None
+    *,
+    actor: User | None,
+    appointment: Appointment,
+    expected_version: int | None = None,
+    override_reason: str | None = None,
 ) -> Appointment:
+    """Refused unless the visit is today at its location; ``override_reason`` (required, not
+    blank) lets office staff record it on another day (see ``DAY_BOUND``)."""
     return _transition(
-        actor=actor, appointment=appointment, action="complete", expected_version=expected_version
+        actor=actor,
+        appointment=appointment,
+        action="complete",
+        expected_version=expected_version,
+        override_reason=override_reason,
     )
 
 

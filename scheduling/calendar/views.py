@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from clinic import times
 from clinic.audit.services import audit_access
 from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
@@ -245,6 +246,11 @@ ACTIONS: dict[str, tuple[str, str]] = {
 }
 
 
+DAY_BOUND_SERVICES = frozenset(
+    {"appointment_check_in", "appointment_start", "appointment_complete"}
+)
+
+
 def available_actions(appointment: Appointment) -> list[tuple[str, str]]:
     """The state actions that make sense now (the service still decides)."""
     state = appointment.state
@@ -312,6 +318,10 @@ def _detail_context(
         "show_patient": can_see_section(level, "identity"),
         "can_change": can_change and appointment.state in ACTIVE_STATES,
         "actions": available_actions(appointment) if can_change else [],
+        # Check-in, start and complete are refused on another day unless staff give a reason.
+        "not_today": times.local(appointment.starts_at, appointment.location).date()
+        != times.local_today(appointment.location),
+        "day_bound": ("check-in", "start", "complete"),
         "cancel_form": CancelForm(initial={"scope": "this"}),
         "calendar_url": reverse("scheduling:calendar")
         + f"?location={appointment.location.public_id}"
@@ -455,8 +465,12 @@ def state_action_run(
     """Call one of scheduling-core's state services; its refusal becomes the page's message."""
 
     service_name, done = action
+    extra: dict[str, str] = {}
+    if service_name in DAY_BOUND_SERVICES and request.POST.get("not_today"):
+        # Office staff recording a visit on another day than its own (the service decides who).
+        extra["override_reason"] = request.POST.get("reason", "")
     try:
-        getattr(services, service_name)(actor=actor(request), appointment=appointment)
+        getattr(services, service_name)(actor=actor(request), appointment=appointment, **extra)
     except ApplicationError as exc:
         messages.error(request, exc.message)
     else:

@@ -27,6 +27,7 @@ from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
 from clinic.models import User
 from clinic.tenancy import scope_queryset
+from clinic.times import local_today
 from clinic.web import actor
 from scheduling.availability.services import (
     availability_exceptions_clear,
@@ -107,12 +108,25 @@ class DayVisit:
         )
 
     @property
+    def is_today(self) -> bool:
+        """Whether the visit is today at its location: only then is it checked in/completed."""
+        return local_today(self.appointment.location) == self.local_start.date()
+
+    @property
+    def waits_for_its_day(self) -> bool:
+        return not self.is_today and self.appointment.state in (
+            AppointmentState.BOOKED,
+            AppointmentState.CHECKED_IN,
+            AppointmentState.IN_PROGRESS,
+        )
+
+    @property
     def can_check_in(self) -> bool:
-        return self.appointment.state == AppointmentState.BOOKED
+        return self.is_today and self.appointment.state == AppointmentState.BOOKED
 
     @property
     def can_complete(self) -> bool:
-        return self.appointment.state in (
+        return self.is_today and self.appointment.state in (
             AppointmentState.CHECKED_IN,
             AppointmentState.IN_PROGRESS,
         )

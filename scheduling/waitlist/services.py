@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from clinic.audit.services import audit_record
 from clinic.errors import ApplicationError, Conflict
+from clinic.times import local_today
 from comms.errors import MessageRefused
 from comms.messaging.services import message_send
 from scheduling.availability.services import fmt_day, fmt_time, zone_of
@@ -91,7 +92,7 @@ def waitlist_add(
         raise ApplicationError("Choose an appointment type from the list.")
     if latest_date < earliest_date:
         raise ApplicationError("The last date is before the first.", extra={"field": "latest_date"})
-    if latest_date < timezone.localdate():
+    if latest_date < local_today(location):  # the location's date, not the UTC one
         raise ApplicationError("Those dates have passed.", extra={"field": "latest_date"})
     if earliest_time and latest_time and latest_time <= earliest_time:
         raise ApplicationError("The latest time must be after the earliest.")

@@ -104,7 +104,8 @@ def test_table_shows_time_in_org_timezone_actor_action_object_location_and_ip(
         occurred_at=datetime(2025, 1, 15, 18, 30, tzinfo=UTC),
     )
     body = signed_in(admin).get(URL).content.decode()
-    assert "2025-01-15 12:30:00" in body  # 18:30 UTC is 12:30 in Chicago in winter
+    assert "15 Jan 2025, 12:30 CST" in body  # 18:30 UTC is 12:30 in Chicago in winter
+    assert 'title="America/Chicago"' in body  # the zone's name on hover
     assert "Ada Admin" in body
     assert "patient.viewed" in body
     assert "patients.patient" in body and "7c1d0000-0000-4000-8000-000000000001" in body

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -259,3 +261,21 @@ def test_settings_keep_the_token_encrypted_and_never_show_it(signed_in, admin):
     assert "secret-token-value" not in client.get("/comms/settings/").content.decode()
     bad = client.post("/comms/settings/", {"sms_gateway": "twilio", "twilio_account_sid": "nope"})
     assert bad.status_code == 400
+
+
+def test_opt_out_date_is_the_date_where_the_patient_is_seen(signed_in, staff, patient):
+    location = patient.home_location
+    location.timezone = "America/Chicago"
+    location.save()
+    ContactPreference.objects.create(
+        organization=patient.organization,
+        channel=Channel.SMS,
+        address=PHONE,
+        opted_out=True,
+        last_keyword="STOP",
+        opted_out_at=datetime.datetime(2026, 12, 4, 2, 30, tzinfo=datetime.UTC),  # 3 Dec, Chicago
+    )
+    body = signed_in(staff).get(_tab(patient)).content.decode()
+    assert "replied STOP on" in body
+    assert 'title="America/Chicago">3 Dec 2026</time>' in body
+    assert "on 2026-12-04" not in body

@@ -13,6 +13,7 @@ from clinic.audit.history import history_context
 from clinic.models import AuditEvent, Role
 from clinic.tests.factories import LocationFactory, MembershipFactory
 from patients.models import Patient, PatientFlag, PatientNote, PatientStatus, PatientStatusChange
+from patients.record.services import patient_update
 from patients.tests.factories import PatientFactory, PhysicianFactory
 
 pytestmark = pytest.mark.django_db
@@ -384,3 +385,18 @@ def test_record_tabs_registered_by_other_apps_appear_in_order(client, location, 
     assert html.index(">Details<") < html.index(">Extra tab<") < html.index(">Insurance<")
     documents_url = reverse("patients:documents", kwargs={"public_id": p.public_id})
     assert f'href="{documents_url}"' in html
+
+
+def test_history_tab_shows_dates_in_the_one_format(client, location, employee):
+    p = PatientFactory(home_location=location)
+    patient_update(actor=employee, patient=p, date_of_birth=datetime.date(1983, 8, 13))
+    body = client.get(detail(p, "history")).content.decode()
+    assert "13 Aug 1983" in body
+    assert "Aug. 13, 1983" not in body
+
+
+def test_the_record_shows_the_date_of_birth_in_the_one_format(client, location):
+    p = PatientFactory(home_location=location, date_of_birth=datetime.date(1983, 8, 13))
+    body = client.get(detail(p, "details")).content.decode()
+    assert "Born 13 Aug 1983" in body
+    assert "1983-08-13" not in body.replace('value="1983-08-13"', "")

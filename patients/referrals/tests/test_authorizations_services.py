@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from clinic import times
 from clinic.errors import ApplicationError, PermissionDenied
 from clinic.models import AuditEvent, Notification, Role
 from clinic.tests.factories import LocationFactory
@@ -119,7 +120,7 @@ def test_using_units_counts_them_and_the_last_unit_exhausts(employee, location):
 
 
 def test_units_cannot_be_used_outside_the_valid_dates(employee, location):
-    today = timezone.localdate()
+    today = times.local_today(location)  # the patient's location's date, not the UTC one
     auth = _current(
         patient=PatientFactory(home_location=location),
         valid_from=today - datetime.timedelta(days=30),
@@ -308,3 +309,21 @@ def test_beat_runs_the_warning_task_daily_at_seven_utc():
     assert entry["task"] in app.tasks
     assert entry["schedule"].hour == {7} and entry["schedule"].minute == {0}
     assert settings.CELERY_TIMEZONE == "UTC"
+
+
+def test_units_can_be_used_on_the_last_valid_day_where_the_patient_is_seen(
+    employee, location, monkeypatch
+):
+    # 2026-12-04 02:30 UTC is still 3 Dec in Chicago: an authorization valid to 3 Dec is valid.
+    evening = datetime.datetime(2026, 12, 4, 2, 30, tzinfo=datetime.UTC)
+    monkeypatch.setattr(timezone, "now", lambda: evening)
+    location.timezone = "America/Chicago"
+    location.save()
+    auth = AuthorizationFactory(
+        patient=PatientFactory(home_location=location),
+        valid_from=datetime.date(2026, 11, 1),
+        valid_to=datetime.date(2026, 12, 3),
+        units_approved=5,
+    )
+    used = services.authorization_units_use(actor=employee, authorization=auth, units=1)
+    assert (used.units_used, used.status) == (1, AuthorizationStatus.ACTIVE)

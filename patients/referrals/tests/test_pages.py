@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from clinic import times
 from clinic.models import AuditEvent, Role
 from clinic.tests.factories import LocationFactory
 from patients.clinical.tests.factories import PayerFactory
@@ -161,7 +162,7 @@ def test_receive_a_referral_on_a_patient(client, patient, location):
 def test_authorizations_page_adds_and_uses_units(client, patient, location):
     payer = PayerFactory(organization=location.organization)
     url = reverse("patients:authorizations", kwargs={"public_id": patient.public_id})
-    today = _today()
+    today = times.local_today(location)  # the patient's location's date, not the UTC one
     data = {
         "payer": str(payer.public_id),
         "number": "PA-77",
@@ -363,3 +364,18 @@ def test_patient_and_expiring_pages_run_a_constant_number_of_queries(client, pat
     for _ in range(6):
         add()
     assert count() == few
+
+
+def test_a_new_referral_defaults_to_today_where_the_patient_is_seen(client, location, monkeypatch):
+    # 2026-12-04 02:30 UTC is 3 Dec 20:30 in Chicago: the form used to offer the UTC date.
+    evening = datetime.datetime(2026, 12, 4, 2, 30, tzinfo=datetime.UTC)
+    monkeypatch.setattr(times, "local_now", lambda where: evening.astimezone(times.zone_for(where)))
+    location.timezone = "America/Chicago"
+    location.save()
+    patient = PatientFactory(home_location=location)
+    ReferralFactory(patient=patient, received_on=datetime.date(1999, 8, 13))
+    body = client.get(
+        reverse("patients:referrals", kwargs={"public_id": patient.public_id})
+    ).content.decode()
+    assert 'value="2026-12-03"' in body
+    assert "13 Aug 1999" in body  # the one date format, a received date as it is

@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 
+from clinic import times
 from clinic.errors import ApplicationError, PermissionDenied
 from clinic.models import AuditEvent, Role
 from patients.models import Referral, ReferralStatus, ReferralStatusChange
@@ -123,3 +124,30 @@ def test_assign_refuses_someone_outside_the_location(employee, make_staff, refer
             services.referral_assign(actor=employee, referral=referral, assignee=who)
     referral.refresh_from_db()
     assert referral.assigned_to is None
+
+
+def test_a_received_date_after_today_where_the_patient_is_seen_is_refused(
+    employee, location, monkeypatch
+):
+    evening = datetime.datetime(2026, 12, 4, 2, 30, tzinfo=datetime.UTC)  # 3 Dec in Chicago
+    monkeypatch.setattr(times, "local_now", lambda where: evening.astimezone(times.zone_for(where)))
+    location.timezone = "America/Chicago"
+    location.save()
+    patient = PatientFactory(home_location=location)
+    physician = PhysicianFactory(organization=location.organization)
+    with pytest.raises(ApplicationError, match="cannot be in the future"):
+        services.referral_receive(
+            actor=employee,
+            patient=patient,
+            physician=physician,
+            received_on=datetime.date(2026, 12, 4),
+            reason="Snoring",
+        )
+    referral = services.referral_receive(
+        actor=employee,
+        patient=patient,
+        physician=physician,
+        received_on=datetime.date(2026, 12, 3),
+        reason="Snoring",
+    )
+    assert referral.received_on == datetime.date(2026, 12, 3)

@@ -120,7 +120,8 @@ def test_resize_and_reassign(employee, appt, tech2, at):
     assert moved.patient.assignments.filter(technician=tech2).exists()
 
 
-def test_the_state_machine_walks_booked_to_fulfilled(employee, appt):
+def test_the_state_machine_walks_booked_to_fulfilled(employee, appt, clock_at):
+    clock_at(appt.starts_at)  # the visit's own day
     appt = appointment_check_in(actor=employee, appointment=appt)
     assert appt.state == AppointmentState.CHECKED_IN and appt.checked_in_at
     appt = appointment_start(actor=employee, appointment=appt)
@@ -148,7 +149,8 @@ def test_the_state_machine_walks_booked_to_fulfilled(employee, appt):
     assert not appt.reminders.filter(state=Reminder.State.PENDING).exists()
 
 
-def test_a_completed_visit_cannot_be_cancelled_or_moved(employee, appt, at):
+def test_a_completed_visit_cannot_be_cancelled_or_moved(employee, appt, at, clock_at):
+    clock_at(appt.starts_at)
     appt = appointment_check_in(actor=employee, appointment=appt)
     appt = appointment_complete(actor=employee, appointment=appt)
     with pytest.raises(AppointmentStateRefused, match="is completed; it cannot be cancelled"):

@@ -129,7 +129,8 @@ def test_cancel_needs_a_reason_and_then_frees_the_slot(signed_in, clerk, appoint
     assert OutboxEvent.objects.filter(name="appointment.cancelled").count() == 1
 
 
-def test_check_in_then_complete_through_the_state_actions(signed_in, clerk, appointment):
+def test_check_in_then_complete_through_the_state_actions(signed_in, clerk, appointment, clock_at):
+    clock_at(appointment.starts_at)  # the visit's own day
     client = signed_in(clerk)
     client.post(url("appointment_action", appointment, action="check-in"))
     appointment.refresh_from_db()
@@ -143,7 +144,10 @@ def test_check_in_then_complete_through_the_state_actions(signed_in, clerk, appo
     assert "messages" in again.content.decode()
 
 
-def test_a_clinician_cannot_act_on_an_appointment(signed_in, make_staff, location, appointment):
+def test_a_clinician_cannot_act_on_an_appointment(
+    signed_in, make_staff, location, appointment, clock_at
+):
+    clock_at(appointment.starts_at)
     clinician = make_staff(role=Role.CLINICIAN, location=location)
     client = signed_in(clinician)
     assert client.post(url("appointment_action", appointment, action="check-in")).status_code == 404
@@ -207,3 +211,29 @@ def test_patient_tab_of_someone_elses_patient_is_404(signed_in, make_staff, appo
     )
     assert signed_in(outsider).get(tab).status_code == 404
     assert not AuditEvent.objects.filter(action="patient.viewed", actor=outsider).exists()
+
+
+def test_staff_check_in_a_visit_of_another_day_only_with_a_reason(signed_in, clerk, appointment):
+    client = signed_in(clerk)
+    page = client.get(url("appointment", appointment)).content.decode()
+    assert 'id="not-today-check-in"' in page and 'name="reason"' in page
+    refused = client.post(url("appointment_action", appointment, action="check-in"), follow=True)
+    assert "on its own day only" in refused.content.decode()
+    appointment.refresh_from_db()
+    assert appointment.state == AppointmentState.BOOKED
+    no_reason = client.post(
+        url("appointment_action", appointment, action="check-in"),
+        {"not_today": "1", "reason": ""},
+        follow=True,
+    )
+    assert "Say why." in no_reason.content.decode()
+    client.post(
+        url("appointment_action", appointment, action="check-in"),
+        {"not_today": "1", "reason": "Seen early at the patient's request"},
+    )
+    appointment.refresh_from_db()
+    assert appointment.state == AppointmentState.CHECKED_IN
+    assert "Seen early" in appointment.notes
+    assert AuditEvent.objects.get(action="appointment.checked_in").details["override"] == (
+        "not_today"
+    )

@@ -206,3 +206,26 @@ def test_someone_elses_exception_cannot_be_removed(signed_in, location, tech):
     url = reverse("scheduling:exception_remove", kwargs={"public_id": theirs.public_id})
     assert signed_in(tech).post(url).status_code == 404
     assert AvailabilityException.objects.filter(pk=theirs.pk).exists()
+
+
+def test_a_visit_of_another_day_offers_no_check_in_and_is_refused(signed_in, location, tech):
+    tomorrow = visit(location, tech, 9)
+    tomorrow.starts_at += datetime.timedelta(days=1)
+    tomorrow.ends_at += datetime.timedelta(days=1)
+    tomorrow.save()
+    client = signed_in(tech)
+    day = tomorrow.starts_at.astimezone(ZoneInfo(location.timezone)).date()
+    page = client.get(MY_DAY, {"date": day.isoformat()}).content.decode()
+    assert str(tomorrow.public_id) in page
+    assert "Check in</button>" not in page
+    assert "open on the visit's day" in page
+    check_in = reverse(
+        "scheduling:my_day_action", kwargs={"public_id": tomorrow.public_id, "action": "check-in"}
+    )
+    followed = client.post(check_in, {"not_today": "1", "reason": "nearby"}, follow=True)
+    assert "ask the office" in followed.content.decode()
+    tomorrow.refresh_from_db()
+    assert tomorrow.state == AppointmentState.BOOKED
+    # The positive control: today's visit offers the button.
+    visit(location, tech, 10)
+    assert "Check in</button>" in client.get(MY_DAY).content.decode()

@@ -8,6 +8,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
+from clinic.errors import ApplicationError
 from patients.tests.factories import PatientFactory
 from scheduling.booking.services import appointment_book, appointment_cancel, appointment_move
 from scheduling.booking.tests.test_booking_race import race
@@ -162,4 +163,32 @@ def test_a_patient_waits_once_per_type_and_location(employee, location, setup_ty
             location=location,
             earliest_date=monday,
             latest_date=monday,
+        )
+
+
+def test_a_wait_ending_today_at_the_location_is_accepted_on_a_us_evening(
+    employee, patient, setup_type, location, monkeypatch
+):
+    # 2026-12-04 02:30 UTC is 3 Dec 20:30 in Chicago: 3 Dec has not passed there.
+    evening = datetime.datetime(2026, 12, 4, 2, 30, tzinfo=datetime.UTC)
+    monkeypatch.setattr(timezone, "now", lambda: evening)
+    location.timezone = "America/Chicago"
+    location.save()
+    entry = waitlist_add(
+        actor=employee,
+        patient=patient,
+        type=setup_type,
+        location=location,
+        earliest_date=datetime.date(2026, 12, 3),
+        latest_date=datetime.date(2026, 12, 3),
+    )
+    assert entry.latest_date == datetime.date(2026, 12, 3)
+    with pytest.raises(ApplicationError, match="Those dates have passed"):
+        waitlist_add(
+            actor=employee,
+            patient=PatientFactory(home_location=location),
+            type=setup_type,
+            location=location,
+            earliest_date=datetime.date(2026, 12, 2),
+            latest_date=datetime.date(2026, 12, 2),
         )

@@ -211,3 +211,19 @@ def test_another_organizations_staff_see_nothing(signed_in, make_staff, location
     assert client.post(remove).status_code == 404
     assert WaitlistOffer.objects.filter(state=WaitlistOffer.State.PENDING).count() == 2
     assert WaitlistEntry.objects.filter(state=WaitlistEntry.State.WAITING).count() == 2
+
+
+def test_waiting_since_is_the_date_at_the_location(
+    signed_in, employee, location, setup_type, monday
+):
+    # 2026-12-04 02:30 UTC is 3 Dec 20:30 in Chicago: the page used to say "waiting since 4 Dec".
+    location.timezone = "America/Chicago"
+    location.save()
+    entry = _wait(employee, location, setup_type, monday, first_name="Ann", last_name="Evening")
+    evening = datetime.datetime(2026, 12, 4, 2, 30, tzinfo=datetime.UTC)
+    WaitlistEntry.objects.filter(pk=entry.pk).update(created_at=evening)
+    page = signed_in(employee).get(_page(location)).content.decode()
+    assert (
+        'waiting since <time datetime="2026-12-04T02:30:00+00:00" title="America/Chicago">' in page
+    )
+    assert "3 Dec 2026</time>" in page
