@@ -15,10 +15,12 @@ class EquipmentConfig(AppConfig):
         from clinic.portal.registry import NavItem, nav_register
         from equipment.stock import handlers  # noqa: F401  (registers the outbox reactions)
         from equipment.stock.permissions import STOCK_ROLES
+        from patients.record.tabs import RecordTab, record_tab_register
 
         nav_register(
             NavItem("equipment", "Equipment", "equipment:stock", roles=STOCK_ROLES, order=32)
         )
+        record_tab_register(RecordTab("equipment", "Equipment", "equipment:patient_equipment", 45))
 
     def seed_demo(self, *, admin: Any, locations: list[Any], users: dict[str, Any]) -> None:
         """Called by ``manage.py seed_demo`` inside its transaction."""

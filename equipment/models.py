@@ -1,6 +1,7 @@
 """The equipment app's models, gathered for Django's discovery; each lives in its sub-domain."""
 
 from equipment.catalog.models import Item, ItemKind
+from equipment.fleet.models import Acquisition, MaskType, PatientEquipment, RentalMonth
 from equipment.stock.models import (
     AdjustReason,
     MovementKind,
@@ -15,10 +16,14 @@ from equipment.stock.models import (
 )
 
 __all__ = [
+    "Acquisition",
     "AdjustReason",
     "Item",
     "ItemKind",
+    "MaskType",
     "MovementKind",
+    "PatientEquipment",
+    "RentalMonth",
     "Reservation",
     "ReservationStatus",
     "SerialEvent",

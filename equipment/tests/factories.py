@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import factory
@@ -9,6 +10,7 @@ import factory
 from clinic.models import Location, Role
 from clinic.tests.factories import OrganizationFactory, staff_user
 from equipment.catalog.models import Item, ItemKind
+from equipment.fleet.services import equipment_record, rental_month_record
 from equipment.stock.models import StockBalance, StockMovement
 from equipment.stock.services import (
     reorder_point_set,
@@ -58,7 +60,8 @@ def ledger_sum(location: Location, item: Item) -> int:
 def equipment_rows_for_tenant_walk(location: Location) -> dict[str, Any]:
     """One row of every equipment model at ``location`` (tests/test_tenant_isolation.py):
     an item and a device, a balance with a reorder point, ledger rows, a reservation, and
-    serial units (one with a patient, one in repair) with their history."""
+    serial units (one with a patient, one in repair) with their history; the patient's rented
+    device with one counted month."""
     admin = staff_user(role=Role.ADMIN, location=location, full_name="Quinn Alphastock")
     item = ItemFactory.create(organization=location.organization, name=f"Alphamask {location.pk}")
     device = DeviceFactory.create(
@@ -87,6 +90,16 @@ def equipment_rows_for_tenant_walk(location: Location) -> dict[str, Any]:
         serial_numbers=["ALPHASN0001"],
         patient=patient,
     )
+    rented = equipment_record(
+        actor=admin,
+        patient=patient,
+        item=device,
+        serial=device.serials.get(serial_number="ALPHASN0001"),
+        setup_on=date(2026, 1, 5),
+        acquisition="rental",
+        settings={"mode": "APAP", "min_pressure": 6},
+    )
+    rental_month_record(actor=admin, record=rented, starts_on=date(2026, 1, 5))
     repair = device.serials.get(serial_number="ALPHASN0002")
     serial_send_for_repair(actor=admin, unit=repair, note="Alpha fan noise")
     return {
@@ -95,4 +108,5 @@ def equipment_rows_for_tenant_walk(location: Location) -> dict[str, Any]:
         "reservation": reservation,
         "patient": patient,
         "serial": device.serials.get(serial_number="ALPHASN0001"),
+        "patient_equipment": rented,
     }
