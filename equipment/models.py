@@ -1,6 +1,13 @@
 """The equipment app's models, gathered for Django's discovery; each lives in its sub-domain."""
 
 from equipment.catalog.models import Item, ItemKind
+from equipment.delivery.models import (
+    DeliveryLine,
+    DeliveryMethod,
+    DeliveryTicket,
+    ProofOfDelivery,
+    TicketState,
+)
 from equipment.fleet.models import Acquisition, MaskType, PatientEquipment, RentalMonth
 from equipment.stock.models import (
     AdjustReason,
@@ -18,11 +25,15 @@ from equipment.stock.models import (
 __all__ = [
     "Acquisition",
     "AdjustReason",
+    "DeliveryLine",
+    "DeliveryMethod",
+    "DeliveryTicket",
     "Item",
     "ItemKind",
     "MaskType",
     "MovementKind",
     "PatientEquipment",
+    "ProofOfDelivery",
     "RentalMonth",
     "Reservation",
     "ReservationStatus",
@@ -32,4 +43,5 @@ __all__ = [
     "SerialUnit",
     "StockBalance",
     "StockMovement",
+    "TicketState",
 ]
