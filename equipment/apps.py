@@ -12,6 +12,7 @@ class EquipmentConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from clinic.models import Role
         from clinic.portal.registry import NavItem, nav_register
         from equipment.stock import handlers  # noqa: F401  (registers the outbox reactions)
         from equipment.stock.permissions import STOCK_ROLES
@@ -19,6 +20,15 @@ class EquipmentConfig(AppConfig):
 
         nav_register(
             NavItem("equipment", "Equipment", "equipment:stock", roles=STOCK_ROLES, order=32)
+        )
+        nav_register(
+            NavItem(
+                "my_deliveries",
+                "My deliveries",
+                "equipment:my_deliveries",
+                roles=frozenset({Role.FIELD_TECHNICIAN}),
+                order=13,
+            )
         )
         record_tab_register(RecordTab("equipment", "Equipment", "equipment:patient_equipment", 45))
 

@@ -1,4 +1,4 @@
-"""Portal URLs of the equipment app: the catalogue, stock and patient-equipment sub-domains."""
+"""Portal URLs of the equipment app: catalogue, stock, patient equipment, delivery."""
 
 from django.urls import include, path
 
@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("equipment.catalog.urls")),
     path("", include("equipment.stock.urls")),
     path("", include("equipment.fleet.urls")),
+    path("", include("equipment.delivery.urls")),
 ]
