@@ -18,6 +18,7 @@ from clinic.decorators import staff_required
 from clinic.errors import ApplicationError
 from clinic.models import User
 from clinic.web import actor, form_submit
+from equipment.stock.permissions import can_manage_stock_somewhere
 from patients.models import Patient
 from patients.record.permissions import access_level
 from patients.record.selectors import patient_get_visible
@@ -52,6 +53,7 @@ def _tab(
             "removed": [r for r in rows if r.removed_on is not None],
             "form": form if manage else None,
             "can_manage": manage,
+            "can_order": manage and can_manage_stock_somewhere(user),
             "rental_form": RentalMonthForm(),
             "rental_error": rental_error,
             "cap": RENTAL_CAP_MONTHS,

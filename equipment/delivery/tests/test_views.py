@@ -5,9 +5,10 @@ from django.urls import reverse
 
 from clinic.models import AuditEvent, Role
 from clinic.tests.factories import LocationFactory, staff_user
-from equipment.delivery.models import ProofOfDelivery, TicketState
+from equipment.delivery.models import DeliveryTicket, ProofOfDelivery, TicketState
 from equipment.delivery.services import ticket_dispatch, ticket_schedule
 from equipment.stock.models import SerialStatus, SerialUnit
+from equipment.tests.factories import balance_of
 
 pytestmark = pytest.mark.django_db
 
@@ -130,3 +131,86 @@ def test_other_technicians_and_organizations_get_404(signed_in, scheduled, locat
     assert scheduled.state == TicketState.SCHEDULED
     assert signed_in(other_tech).get(reverse("equipment:my_deliveries")).status_code == 200
     assert signed_in(clinician).get(reverse("equipment:my_deliveries")).status_code == 404
+
+
+def new_url(patient):
+    return reverse("equipment:ticket_new") + f"?patient={patient.public_id}"
+
+
+def test_office_staff_create_schedule_and_cancel_a_ticket_through_the_pages(
+    signed_in, employee, stocked, patient, physician, item, device, technician, location
+):
+    client = signed_in(employee)
+    assert client.get(new_url(patient)).status_code == 200
+    response = client.post(
+        new_url(patient),
+        {
+            "location": location.pk,
+            "physician": physician.pk,
+            "date_of_service": "2026-03-02",
+            "method": "home",
+            "technician": technician.pk,
+            "item_1": item.pk,
+            "quantity_1": 2,
+            "acquisition_1": "purchase",
+            "item_2": device.pk,
+            "quantity_2": 1,
+            "acquisition_2": "rental",
+            "acquisition_3": "purchase",
+            "acquisition_4": "purchase",
+        },
+    )
+    assert response.status_code == 302
+    ticket = DeliveryTicket.objects.get()
+    assert ticket.lines.count() == 2 and ticket.address.startswith("12 Harbor Road")
+    detail = client.get(reverse("equipment:ticket", kwargs={"public_id": ticket.public_id}))
+    assert physician.npi.encode() in detail.content
+    client.post(reverse("equipment:ticket_schedule", kwargs={"public_id": ticket.public_id}))
+    assert balance_of(location, item).reserved == 2
+    again = client.post(
+        reverse("equipment:ticket_schedule", kwargs={"public_id": ticket.public_id})
+    )
+    assert again.status_code == 400 and b"is scheduled" in again.content
+    client.post(
+        reverse("equipment:ticket_cancel", kwargs={"public_id": ticket.public_id}),
+        {"reason": "Declined"},
+    )
+    ticket.refresh_from_db()
+    assert ticket.state == TicketState.CANCELLED and balance_of(location, item).reserved == 0
+    listing = client.get(reverse("equipment:tickets"))
+    assert ticket.reference.encode() in listing.content
+
+
+def test_a_ticket_without_items_is_a_400_with_a_message(
+    signed_in, employee, patient, physician, location
+):
+    response = signed_in(employee).post(
+        new_url(patient),
+        {
+            "location": location.pk,
+            "physician": physician.pk,
+            "date_of_service": "2026-03-02",
+            "method": "pickup",
+            "acquisition_1": "purchase",
+        },
+    )
+    assert response.status_code == 400
+    assert b"This field is required" in response.content
+    assert not DeliveryTicket.objects.exists()
+
+
+def test_technicians_and_clinicians_have_no_office_pages(signed_in, ticket, technician, location):
+    clinician = staff_user(role=Role.CLINICIAN, location=location)
+    for user in (technician, clinician):
+        client = signed_in(user)
+        assert client.get(reverse("equipment:tickets")).status_code == 404
+        url = reverse("equipment:ticket_schedule", kwargs={"public_id": ticket.public_id})
+        assert client.post(url).status_code == 404
+    ticket.refresh_from_db()
+    assert ticket.state == TicketState.DRAFT
+
+
+def test_a_new_ticket_without_a_patient_is_a_404(signed_in, employee):
+    client = signed_in(employee)
+    assert client.get(reverse("equipment:ticket_new")).status_code == 404
+    assert client.get(reverse("equipment:ticket_new") + "?patient=nope").status_code == 404
