@@ -15,11 +15,21 @@ class EquipmentConfig(AppConfig):
         from clinic.models import Role
         from clinic.portal.registry import NavItem, nav_register
         from equipment.stock import handlers  # noqa: F401  (registers the outbox reactions)
-        from equipment.stock.permissions import STOCK_ROLES
+        from equipment.stock.permissions import STOCK_ROLES, can_manage_stock_somewhere
         from patients.record.tabs import RecordTab, record_tab_register
 
         nav_register(
             NavItem("equipment", "Equipment", "equipment:stock", roles=STOCK_ROLES, order=32)
+        )
+        nav_register(
+            NavItem(
+                "deliveries",
+                "Deliveries",
+                "equipment:tickets",
+                roles=frozenset({Role.ADMIN, Role.EMPLOYEE}),
+                check=can_manage_stock_somewhere,
+                order=33,
+            )
         )
         nav_register(
             NavItem(
