@@ -44,6 +44,7 @@ class EquipmentConfig(AppConfig):
 
     def seed_demo(self, *, admin: Any, locations: list[Any], users: dict[str, Any]) -> None:
         """Called by ``manage.py seed_demo`` inside its transaction."""
-        from equipment.demo import demo_equipment_seed  # import here: models load after apps
+        from equipment import demo  # import here: the demo uses models, loaded after the apps
 
-        demo_equipment_seed(admin=admin, locations=locations)
+        demo.demo_equipment_seed(admin=admin, locations=locations)
+        demo.demo_deliveries_seed(admin=admin, locations=locations, users=users)
