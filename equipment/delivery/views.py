@@ -21,6 +21,7 @@ from clinic.models import Role, User
 from clinic.tenancy import scope_queryset
 from clinic.web import actor, form_apply_error, form_submit
 from equipment.catalog.models import Item
+from equipment.stock.models import SerialStatus, SerialUnit
 from equipment.stock.permissions import can_manage_stock_somewhere
 from equipment.stock.selectors import stock_manage_locations
 from patients.models import Physician
@@ -99,8 +100,18 @@ def _complete_page(
     status: int = 200,
 ) -> HttpResponse:
     serials = serials or {}
+    all_lines = list(ticket.lines.all())
+    # The units on the shelf to pick from (a hint; the service checks what is typed).
+    serialized = [line.item_id for line in all_lines if line.item.serialized]
+    in_stock: dict[int, list[str]] = {item_id: [] for item_id in serialized}
+    units = SerialUnit.objects.filter(
+        item_id__in=serialized, location=ticket.location, status=SerialStatus.IN_STOCK
+    ).order_by("serial_number")
+    for item_id, number in units.values_list("item_id", "serial_number")[:200]:
+        in_stock[item_id].append(number)
     lines = [
-        (line, serials.get(line.pk, "\n".join(line.serial_numbers))) for line in ticket.lines.all()
+        (line, serials.get(line.pk, "\n".join(line.serial_numbers)), in_stock.get(line.item_id))
+        for line in all_lines
     ]
     return render(
         request,

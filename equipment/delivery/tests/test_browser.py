@@ -51,7 +51,9 @@ def test_technician_completes_a_delivery_with_a_drawn_signature_on_a_phone(
     for box in page.locator(".delivery-lines input[type=checkbox]").all():
         box.check()
     page.fill(f"textarea[name=serials-{line.pk}]", "SN2")
-    pad = page.locator("canvas[data-signature-pad]").bounding_box()
+    canvas = page.locator("canvas[data-signature-pad]")
+    canvas.scroll_into_view_if_needed()
+    pad = canvas.bounding_box()  # in the viewport's coordinates, where the mouse moves
     assert pad is not None and pad["width"] <= 390
     page.mouse.move(pad["x"] + 20, pad["y"] + 40)
     page.mouse.down()

@@ -51,6 +51,7 @@ def test_the_technician_completes_a_ticket_with_a_signature(
     client = signed_in(technician)
     page = client.get(complete_url(scheduled))
     assert page.status_code == 200 and b"data-signature-pad" in page.content
+    assert b"In stock here: SN1, SN2" in page.content
     response = client.post(
         complete_url(scheduled),
         {
