@@ -6,7 +6,7 @@ from django.urls import reverse
 from clinic.models import AuditEvent, Role
 from clinic.tests.factories import LocationFactory, staff_user
 from equipment.delivery.models import DeliveryTicket, ProofOfDelivery, TicketState
-from equipment.delivery.services import ticket_dispatch, ticket_schedule
+from equipment.delivery.services import LineIn, ticket_create, ticket_dispatch, ticket_schedule
 from equipment.stock.models import SerialStatus, SerialUnit
 from equipment.tests.factories import balance_of
 
@@ -215,3 +215,25 @@ def test_a_new_ticket_without_a_patient_is_a_404(signed_in, employee):
     client = signed_in(employee)
     assert client.get(reverse("equipment:ticket_new")).status_code == 404
     assert client.get(reverse("equipment:ticket_new") + "?patient=nope").status_code == 404
+
+
+def test_the_ticket_list_takes_a_constant_number_of_queries(
+    signed_in, employee, ticket, patient, physician, item, location, django_assert_max_num_queries
+):
+    client = signed_in(employee)
+    client.get(reverse("equipment:tickets"))
+    with django_assert_max_num_queries(40) as few:
+        client.get(reverse("equipment:tickets"))
+    for _ in range(5):
+        ticket_create(
+            actor=employee,
+            location=location,
+            patient=patient,
+            physician=physician,
+            date_of_service=ticket.date_of_service,
+            method="pickup",
+            lines=[LineIn(item=item, quantity=1)],
+        )
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get(reverse("equipment:tickets"))
+    assert response.content.count(b"DT-") == 6
