@@ -12,16 +12,39 @@ class EquipmentConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from clinic.models import Role
         from clinic.portal.registry import NavItem, nav_register
         from equipment.stock import handlers  # noqa: F401  (registers the outbox reactions)
-        from equipment.stock.permissions import STOCK_ROLES
+        from equipment.stock.permissions import STOCK_ROLES, can_manage_stock_somewhere
+        from patients.record.tabs import RecordTab, record_tab_register
 
         nav_register(
             NavItem("equipment", "Equipment", "equipment:stock", roles=STOCK_ROLES, order=32)
         )
+        nav_register(
+            NavItem(
+                "deliveries",
+                "Deliveries",
+                "equipment:tickets",
+                roles=frozenset({Role.ADMIN, Role.EMPLOYEE}),
+                check=can_manage_stock_somewhere,
+                order=33,
+            )
+        )
+        nav_register(
+            NavItem(
+                "my_deliveries",
+                "My deliveries",
+                "equipment:my_deliveries",
+                roles=frozenset({Role.FIELD_TECHNICIAN}),
+                order=13,
+            )
+        )
+        record_tab_register(RecordTab("equipment", "Equipment", "equipment:patient_equipment", 45))
 
     def seed_demo(self, *, admin: Any, locations: list[Any], users: dict[str, Any]) -> None:
         """Called by ``manage.py seed_demo`` inside its transaction."""
-        from equipment.demo import demo_equipment_seed  # import here: models load after apps
+        from equipment import demo  # import here: the demo uses models, loaded after the apps
 
-        demo_equipment_seed(admin=admin, locations=locations)
+        demo.demo_equipment_seed(admin=admin, locations=locations)
+        demo.demo_deliveries_seed(admin=admin, locations=locations, users=users)

@@ -1,16 +1,24 @@
 """Demo equipment for ``manage.py seed_demo``: a catalogue of common CPAP items, stock at each
 demo location (serialized devices with serial numbers) and reorder points, all through the
-services an ADMIN would use, so the ledger and the audit log are real."""
+services an ADMIN would use, so the ledger and the audit log are real; and a delivery ticket
+for today for the demo technician."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from equipment.catalog.models import ItemKind
+from django.utils import timezone
+
+from clinic.models import Role
+from equipment.catalog.models import Item, ItemKind
 from equipment.catalog.services import item_create
+from equipment.delivery.models import DeliveryMethod
+from equipment.delivery.services import LineIn, ticket_create, ticket_schedule
+from equipment.fleet.models import Acquisition
 from equipment.stock.services import reorder_point_set, stock_receive
+from patients.models import Patient, Physician
 
 if TYPE_CHECKING:
     from clinic.models import Location, User
@@ -207,3 +215,42 @@ def demo_equipment_seed(*, admin: User, locations: list[Location]) -> None:
                 reorder_point_set(
                     actor=admin, location=location, item=item, reorder_point=spec.reorder_point
                 )
+
+
+def demo_deliveries_seed(*, admin: User, locations: list[Location], users: dict[str, Any]) -> None:
+    """A delivery ticket for today, scheduled for the demo technician at the first location they
+    work at (a rented CPAP and a mask), when the demo has a technician, a patient and a
+    physician there."""
+    technician = users.get(Role.FIELD_TECHNICIAN)
+    if technician is None:
+        return
+    where = set(
+        technician.memberships.filter(role=Role.FIELD_TECHNICIAN).values_list(
+            "location_id", flat=True
+        )
+    )
+    location = next((loc for loc in locations if loc.pk in where), None)
+    if location is None:
+        return
+    patient = Patient.objects.filter(home_location=location).order_by("id").first()
+    physician = Physician.objects.filter(organization=location.organization).order_by("id").first()
+    items = Item.objects.filter(organization=location.organization)
+    device = items.filter(hcpcs="E0601").order_by("id").first()
+    mask = items.filter(hcpcs="A7030").order_by("id").first()
+    if not (patient and physician and device and mask):
+        return
+    ticket = ticket_create(
+        actor=admin,
+        location=location,
+        patient=patient,
+        physician=physician,
+        date_of_service=timezone.localdate(),
+        method=DeliveryMethod.HOME,
+        technician=technician,
+        address=location.name if not patient.address_line1 else "",
+        lines=[
+            LineIn(item=device, quantity=1, acquisition=Acquisition.RENTAL),
+            LineIn(item=mask, quantity=1),
+        ],
+    )
+    ticket_schedule(actor=admin, ticket=ticket)

@@ -1,6 +1,14 @@
 """The equipment app's models, gathered for Django's discovery; each lives in its sub-domain."""
 
 from equipment.catalog.models import Item, ItemKind
+from equipment.delivery.models import (
+    DeliveryLine,
+    DeliveryMethod,
+    DeliveryTicket,
+    ProofOfDelivery,
+    TicketState,
+)
+from equipment.fleet.models import Acquisition, MaskType, PatientEquipment, RentalMonth
 from equipment.stock.models import (
     AdjustReason,
     MovementKind,
@@ -15,10 +23,18 @@ from equipment.stock.models import (
 )
 
 __all__ = [
+    "Acquisition",
     "AdjustReason",
+    "DeliveryLine",
+    "DeliveryMethod",
+    "DeliveryTicket",
     "Item",
     "ItemKind",
+    "MaskType",
     "MovementKind",
+    "PatientEquipment",
+    "ProofOfDelivery",
+    "RentalMonth",
     "Reservation",
     "ReservationStatus",
     "SerialEvent",
@@ -27,4 +43,5 @@ __all__ = [
     "SerialUnit",
     "StockBalance",
     "StockMovement",
+    "TicketState",
 ]

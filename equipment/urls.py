@@ -1,4 +1,4 @@
-"""Portal URLs of the equipment app: the catalogue and stock sub-domains."""
+"""Portal URLs of the equipment app: catalogue, stock, patient equipment, delivery."""
 
 from django.urls import include, path
 
@@ -7,4 +7,6 @@ app_name = "equipment"
 urlpatterns = [
     path("", include("equipment.catalog.urls")),
     path("", include("equipment.stock.urls")),
+    path("", include("equipment.fleet.urls")),
+    path("", include("equipment.delivery.urls")),
 ]

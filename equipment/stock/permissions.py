@@ -2,7 +2,8 @@
 
 - an organization ADMIN, or an EMPLOYEE at the location, receives, transfers, adjusts, reserves
   and sets reorder points there;
-- a FIELD_TECHNICIAN at the location may also dispense and take returns there;
+- a FIELD_TECHNICIAN at the location may also dispense, take returns and release a
+  reservation (a failed delivery) there;
 - CLINICIAN and SUPPORT have no stock pages.
 """
 

@@ -482,7 +482,9 @@ def _reservation_lock(reservation: Reservation) -> Reservation:
 
 @transaction.atomic
 def reservation_release(*, actor: User, reservation: Reservation) -> Reservation:
-    _check_scope(actor, reservation.location, reservation.item)
+    """Give the held units back to the available figure. Whoever may dispense the reservation
+    may release it (a technician whose delivery failed brings the units back)."""
+    _check_scope(actor, reservation.location, reservation.item, dispense=True)
     reservation = _reservation_lock(reservation)
     balance_move(
         actor=actor,

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
+from clinic.models import Role
 from clinic.tests.factories import LocationFactory
 from equipment.catalog.models import Item
-from equipment.demo import CATALOG, demo_equipment_seed
+from equipment.delivery.models import DeliveryTicket, TicketState
+from equipment.demo import CATALOG, demo_deliveries_seed, demo_equipment_seed
 from equipment.stock.models import SerialUnit, StockMovement
 from equipment.stock.selectors import low_stock_visible_to
 from equipment.tests.factories import ledger_sum
+from patients.tests.factories import PatientFactory, PhysicianFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -30,3 +34,25 @@ def test_demo_loads_common_cpap_items_with_stock_at_every_location(admin, locati
             assert balance.on_hand == ledger_sum(loc, item) > 0
     assert StockMovement.objects.exists()
     assert low_stock_visible_to(admin).exists()  # the demo has something to reorder
+
+
+def test_demo_schedules_a_delivery_for_the_technician_today(admin, technician, location):
+    physician = PhysicianFactory.create(organization=location.organization)
+    PatientFactory.create(home_location=location, address_line1="1 Demo Street")
+    demo_equipment_seed(admin=admin, locations=[location])
+    demo_deliveries_seed(
+        admin=admin, locations=[location], users={Role.FIELD_TECHNICIAN: technician}
+    )
+    ticket = DeliveryTicket.objects.get()
+    assert (ticket.state, ticket.technician, ticket.physician) == (
+        TicketState.SCHEDULED,
+        technician,
+        physician,
+    )
+    assert ticket.date_of_service == timezone.localdate()
+
+
+def test_demo_deliveries_need_a_technician(admin, location):
+    demo_equipment_seed(admin=admin, locations=[location])
+    demo_deliveries_seed(admin=admin, locations=[location], users={})
+    assert not DeliveryTicket.objects.exists()
