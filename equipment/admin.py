@@ -1,8 +1,9 @@
 """The equipment app in the Django admin, scoped to the organization by ``TenantAdmin``.
 
 Items are edited here too (adds and changes are audited by ``TenantAdmin``). Balances, the
-ledger, reservations and serial units are read-only: stock moves only through the services,
-which keep the ledger and the counts in step.
+ledger, reservations, serial units, patients' equipment, rental months and delivery tickets are
+read-only: they change only through the services, which keep the ledger, the counts, the
+rental rule and the ticket's states in step.
 """
 
 from __future__ import annotations
@@ -14,7 +15,19 @@ from django.http import HttpRequest
 
 from clinic.admin import ReadOnlyTenantAdmin, TenantAdmin
 
-from .models import Item, Reservation, SerialEvent, SerialUnit, StockBalance, StockMovement
+from .models import (
+    DeliveryLine,
+    DeliveryTicket,
+    Item,
+    PatientEquipment,
+    ProofOfDelivery,
+    RentalMonth,
+    Reservation,
+    SerialEvent,
+    SerialUnit,
+    StockBalance,
+    StockMovement,
+)
 
 
 @admin.register(Item)
@@ -68,3 +81,34 @@ class SerialEventAdmin(ReadOnlyTenantAdmin):
     list_display = ["occurred_at", "serial", "kind", "location"]
     list_filter = ["kind"]
     list_select_related = ["location", "serial"]
+
+
+@admin.register(PatientEquipment)
+class PatientEquipmentAdmin(ReadOnlyTenantAdmin):
+    list_display = ["public_id", "item", "acquisition", "setup_on", "removed_on"]
+    list_filter = ["acquisition"]
+    list_select_related = ["item"]
+
+
+@admin.register(RentalMonth)
+class RentalMonthAdmin(ReadOnlyTenantAdmin):
+    list_display = ["equipment", "period", "month", "starts_on"]
+
+
+@admin.register(DeliveryTicket)
+class DeliveryTicketAdmin(ReadOnlyTenantAdmin):
+    list_display = ["public_id", "date_of_service", "location", "method", "state"]
+    list_filter = ["state", "method", "location"]
+    list_select_related = ["location"]
+
+
+@admin.register(DeliveryLine)
+class DeliveryLineAdmin(ReadOnlyTenantAdmin):
+    list_display = ["ticket", "item", "hcpcs", "quantity", "acquisition"]
+    list_select_related = ["ticket", "item"]
+
+
+@admin.register(ProofOfDelivery)
+class ProofOfDeliveryAdmin(ReadOnlyTenantAdmin):
+    list_display = ["ticket", "relationship", "signed_at"]
+    list_select_related = ["ticket"]
