@@ -214,3 +214,15 @@ def s3_storage(moto_s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, settings:
     storage.test_client = client
     storage.test_bucket = bucket
     return storage
+
+
+@pytest.fixture
+def fresh_channel_layer() -> Iterator[None]:
+    """A channel layer instance of this test's own: pytest-asyncio gives every test a new event
+    loop, and a channels-redis layer made on an earlier test's loop keeps asyncio locks and a
+    receive buffer bound to it (messages then go missing or "bound to a different event loop")."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
